@@ -1,0 +1,127 @@
+"""Run the workbook: every notebook through papermill, then a one-screen summary.
+
+Notebooks publish the numbers worth comparing with the paper through :func:`key_figures`; they travel inside the
+executed notebook as a display output of their own MIME type, so the runner reads them back without side files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codellama_lite.profiles import check_profile
+
+FIGURES_MIME = "application/vnd.codellama-lite.figures+json"
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def key_figures(**figures: Any) -> None:
+    """Show ``figures`` in the notebook and mark them for the workbook summary."""
+    from IPython.display import display
+
+    text = "\n".join(f"{name}: {value}" for name, value in figures.items())
+    display({FIGURES_MIME: figures, "text/plain": text}, raw=True)
+
+
+@dataclass
+class NotebookRun:
+    """What one executed notebook reports to the summary."""
+
+    notebook: str
+    status: str
+    seconds: float
+    figures: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The workbook's chapters, in order (``NN_name.ipynb``)."""
+    return sorted(path for path in directory.glob("[0-9][0-9]_*.ipynb"))
+
+
+def read_figures(notebook_path: Path) -> dict[str, Any]:
+    """Collect every :func:`key_figures` output of an executed notebook."""
+    figures: dict[str, Any] = {}
+    cells = json.loads(notebook_path.read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if FIGURES_MIME in data:
+                figures.update(data[FIGURES_MIME])
+    return figures
+
+
+def run_notebook(path: Path, output_dir: Path, profile: str) -> NotebookRun:
+    """Execute one notebook with papermill into ``output_dir``; failures are reported, not raised."""
+    import papermill
+
+    output = output_dir / path.name
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path), str(output), parameters={"PROFILE": profile}, cwd=str(path.parent), progress_bar=False
+        )
+    except Exception as error:  # papermill wraps every cell error; the summary shows it and the run goes on
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        return NotebookRun(path.name, "failed", time.perf_counter() - start, error=first_line[:200])
+    return NotebookRun(path.name, "ok", time.perf_counter() - start, read_figures(output))
+
+
+def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
+                 notebooks: list[Path] | None = None) -> list[NotebookRun]:
+    """Execute every notebook (or ``notebooks``) in order and print the summary table."""
+    profile = check_profile(profile)
+    output_dir = Path(output_dir) / profile
+    output_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for path in notebooks or list_notebooks():
+        print(f"running {path.name} (profile {profile}) ...", flush=True)
+        runs.append(run_notebook(Path(path), output_dir, profile))
+    print(format_summary(runs, profile, output_dir))
+    return runs
+
+
+def format_summary(runs: list[NotebookRun], profile: str, output_dir: Path) -> str:
+    """A one-screen table: notebook, status, seconds, key figures."""
+    width = max([len(run.notebook) for run in runs] + [8])
+    lines = [f"workbook summary (profile {profile}; executed notebooks in {output_dir})",
+             f"{'notebook':<{width}}  status  seconds  key figures"]
+    for run in runs:
+        detail = run.error or ", ".join(f"{name}={_short(value)}" for name, value in run.figures.items())
+        lines.append(f"{run.notebook:<{width}}  {run.status:<6}  {run.seconds:7.1f}  {detail}")
+    failed = sum(run.status != "ok" for run in runs)
+    lines.append(f"{len(runs) - failed} ok, {failed} failed")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def refresh_stored_outputs(path: Path, profile: str = "smoke") -> None:
+    """Re-execute a notebook in ``profile`` and keep only the outputs nbval checks (``# NBVAL_CHECK_OUTPUT``).
+
+    For maintainers: the committed notebooks carry exactly the outputs nbval compares, nothing else.
+    """
+    import nbformat
+    import papermill
+
+    from codellama_lite.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        papermill.execute_notebook(str(path), str(tmp), parameters={"PROFILE": profile}, cwd=str(path.parent),
+                                   progress_bar=False)
+        notebook = nbformat.read(tmp, as_version=4)
+        notebook.cells = [cell for cell in notebook.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
+        for cell in notebook.cells:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+            if cell.cell_type == "code":
+                if "NBVAL_CHECK_OUTPUT" not in cell.source:
+                    cell.outputs = []
+                    cell.execution_count = None
+        notebook.metadata.pop("papermill", None)
+        nbformat.write(notebook, tmp)
