@@ -1,0 +1,41 @@
+"""The workbook runner executes notebooks with papermill, reports failures and collects key figures."""
+
+from __future__ import annotations
+
+import nbformat
+
+from codellama_lite.cli import main
+from codellama_lite.workbook import format_summary, run_workbook
+
+
+def _notebook(path, body: str):
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell('import os\nPROFILE = os.environ.get("CODELLAMA_LITE_PROFILE", "laptop")')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(body)]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_runs_in_order_collects_figures_and_reports_failures(tmp_path, capsys):
+    good = _notebook(tmp_path / "01_good.ipynb",
+                     "from codellama_lite.workbook import key_figures\nkey_figures(profile=PROFILE, answer=42)")
+    bad = _notebook(tmp_path / "02_bad.ipynb", "raise ValueError('broken on purpose')")
+    runs = run_workbook(tmp_path / "out", "smoke", [good, bad])
+    assert [(r.notebook, r.status) for r in runs] == [("01_good.ipynb", "ok"), ("02_bad.ipynb", "failed")]
+    assert runs[0].figures == {"profile": "smoke", "answer": 42}
+    assert "broken on purpose" in runs[1].error
+    assert (tmp_path / "out" / "smoke" / "01_good.ipynb").exists()
+    summary = capsys.readouterr().out
+    assert "answer=42" in summary and "1 ok, 1 failed" in summary
+
+
+def test_summary_is_one_line_per_notebook(tmp_path):
+    text = format_summary([], "smoke", tmp_path)
+    assert text.splitlines()[-1] == "0 ok, 0 failed"
+
+
+def test_cli_rejects_an_unknown_chapter(capsys):
+    assert main(["exercises", "check", "ch99"]) == 2
+    assert "unknown exercise chapter 'ch99'" in capsys.readouterr().err
