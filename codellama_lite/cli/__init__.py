@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Command groups, in chapter order; each names a module of this package.
-GROUPS = ("workbook", "exercises")
+GROUPS = ("workbook", "exercises", "tokenizer", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

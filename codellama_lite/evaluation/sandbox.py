@@ -1,0 +1,428 @@
+"""Running code nobody has read, with verdicts it cannot forge (Code Llama §3; REFERENCE.md §8).
+
+The paper scores a model by executing its completions against unit tests (HumanEval, MBPP, infilling). The public
+harnesses run that code in the harness's own process tree with a best-effort guard, so a completion can delete files,
+outlive its timeout, open sockets, or walk into the harness's memory and mark itself "passed". This module is the
+workbook's answer, in three processes per program:
+
+* the **candidate** (untrusted) — forked from a clean fork server that has never run candidate or test code, in its
+  own session and, where the OS allows, its own PID, network and mount namespaces (everything read-only but a fresh
+  size-capped ``/tmp``, a fresh ``/proc``), with rlimits on address space, CPU, file size, open files and processes,
+  stdin on ``/dev/null``, a scrubbed environment, capped stdout/stderr, and root dropped to ``nobody``;
+* the **judge** (trusted) — runs ``setup`` then ``test`` with each entry point bound to a proxy; a proxy call crosses a
+  socket as tagged JSON (never pickle), a candidate exception arrives as the judge's own
+  ``CandidateError`` class, and only the judge reports the verdict, to us, on a socket the candidate never holds;
+* this **parent** — hands out work, enforces the wall clock, and kills the candidate's whole tree (PID namespace
+  teardown; a subreaper sweep where there is no PID namespace), waiting until the fork server reports it gone.
+
+Candidate stdout/stderr are drained (and capped) but never parsed. The child side is
+``codellama_lite/evaluation/_sandbox_child.py``; ``tests/test_sandbox_attacks.py`` is the proof.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from codellama_lite.evaluation import _sandbox_child as child
+
+STATUSES = ("passed", "failed", "error", "timeout", "crashed")
+_CHILD_SCRIPT = child.__file__
+_ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_OUTPUT_KEPT = 2000  # characters of candidate output kept in a Verdict (for a human; never parsed)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One thing to judge. ``candidate`` is untrusted and runs only inside the sandbox; ``setup`` and ``test`` are
+    trusted and run in the judge, where each name in ``entry_points`` calls the candidate's object of that name."""
+
+    candidate: str
+    test: str
+    entry_points: tuple[str, ...]
+    setup: str = ""
+    task_id: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``status`` is one of passed / failed (an assertion or a wrong answer) / error (the candidate raised, does not
+    load, lacks an entry point or returned something unserializable) / timeout / crashed (killed by a limit or a
+    signal, or exited early). ``output`` is the head of the candidate's stdout+stderr, for humans only."""
+
+    status: str
+    reason: str
+    seconds: float
+    isolation: str
+    output: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code == child.SETUP_FAILED:
+        return f"exit code {code}: the sandbox could not be entered"
+    return f"exited with code {code}"
+
+
+def _kill(pidfd: int, sig: int) -> None:
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass
+
+
+class _Zygote:
+    """The fork server process and the (locked) request/reply conversation with it."""
+
+    def __init__(self) -> None:
+        mine, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", _CHILD_SCRIPT, "zygote", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_ZYGOTE_ENV, cwd="/", start_new_session=True)
+        theirs.close()
+        mine.settimeout(60)
+        self.sock = mine
+        self.lock = threading.Lock()
+        try:
+            hello, _ = child.recv_msg(mine)
+        except (child.ChannelClosed, OSError) as exc:
+            self.close()
+            raise RuntimeError(f"the sandbox fork server failed to start: {exc}") from None
+        self.features: list[str] = hello["isolation"]
+
+    def request(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
+        with self.lock:
+            child.send_msg(self.sock, req, fds)
+            reply, got = child.recv_msg(self.sock, max_fds=1)
+        if len(got) != 1:
+            raise child.ChannelClosed("fork server reply without a process handle")
+        return reply, got[0]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class _Judge:
+    """A trusted judge process (one per worker slot, reused while it behaves) and our socket to it."""
+
+    sock: socket.socket
+    pidfd: int
+
+    def close(self) -> None:
+        _kill(self.pidfd, signal.SIGKILL)
+        self.sock.close()
+        os.close(self.pidfd)
+
+
+@dataclass
+class _Slot:
+    judge: _Judge | None = None
+
+
+class Sandbox:
+    """Judge programs in isolated processes, ``workers`` at a time; a context manager (``close()`` kills everything).
+
+    ``timeout`` is the wall-clock limit per program (candidate start-up, every call and the test together);
+    ``memory_mb`` caps the candidate's address space, ``file_mb`` any file it writes, ``tmpfs_mb`` its private
+    ``/tmp``, ``nproc`` the processes (and threads) it may have; ``max_output`` bytes of its stdout+stderr are drained,
+    after which the pipe is closed on it. ``isolation`` says what this machine allowed (probed at start) and is
+    recorded in every Verdict; ``isolate=False`` forces the weakest level (for tests of the fallback).
+    """
+
+    def __init__(self, timeout: float = 3.0, workers: int | None = None, memory_mb: int = 1024, *,
+                 file_mb: int = 16, tmpfs_mb: int = 64, nproc: int = 64, max_output: int = 1 << 20,
+                 isolate: bool = True) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        workers = workers if workers is not None else max(2, 2 * (os.cpu_count() or 1))
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers!r}")
+        for name, value in (("memory_mb", memory_mb), ("file_mb", file_mb), ("tmpfs_mb", tmpfs_mb),
+                            ("nproc", nproc), ("max_output", max_output)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.timeout, self.workers = float(timeout), workers
+        self._limits = {"timeout": self.timeout, "memory_mb": memory_mb, "file_mb": file_mb, "tmpfs_mb": tmpfs_mb,
+                        "nproc": nproc}
+        self._max_output, self._isolate = max_output, isolate
+        self._seq = itertools.count(1)
+        self._closed = False
+        self._zygote_lock = threading.Lock()
+        self._zygote = _Zygote()
+        self._all_slots = [_Slot() for _ in range(workers)]
+        self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        for slot in self._all_slots:
+            self._slots.put(slot)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
+        self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote, self._all_slots)
+
+    # -- public API ------------------------------------------------------------------------------------------------
+    @property
+    def isolation(self) -> str:
+        return "+".join(self._features())
+
+    def run(self, programs: Sequence[Program], progress: bool = False) -> list[Verdict]:
+        """Verdicts in the programs' order, judged in parallel; a tqdm progress bar when ``progress``."""
+        programs = list(programs)
+        for program in programs:
+            self._check_program(program)
+        futures = [self._pool.submit(self.run_one, program) for program in programs]
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(futures), desc="sandbox", unit="program")
+            for future in futures:
+                future.add_done_callback(lambda _: bar.update())
+            try:
+                return [future.result() for future in futures]
+            finally:
+                bar.close()
+        return [future.result() for future in futures]
+
+    def run_one(self, program: Program) -> Verdict:
+        """Judge one program (thread-safe; blocks until a worker slot is free)."""
+        self._check_program(program)
+        if self._closed:
+            raise RuntimeError("this Sandbox is closed")
+        slot = self._slots.get()
+        try:
+            return self._judge(slot, program)
+        finally:
+            self._slots.put(slot)
+
+    def close(self) -> None:
+        """Stop the workers, kill every judge and the fork server (candidates die with it)."""
+        if not self._closed:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_program(program: Program) -> None:
+        if not isinstance(program, Program):
+            raise ValueError(f"expected a Program, got {type(program).__name__}")
+        for field in ("candidate", "test", "setup", "task_id"):
+            if not isinstance(getattr(program, field), str):
+                raise ValueError(f"Program.{field} must be a str (task {program.task_id!r})")
+        if not isinstance(program.entry_points, tuple) or not all(
+                isinstance(n, str) and n.isidentifier() for n in program.entry_points):
+            raise ValueError(f"Program.entry_points must be a tuple of identifiers, got {program.entry_points!r} "
+                             f"(task {program.task_id!r})")
+
+    def _features(self) -> list[str]:
+        if not self._isolate:
+            return ["rlimits", "uid"] if os.geteuid() == 0 else ["rlimits"]
+        return self._zygote.features
+
+    @staticmethod
+    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot]) -> None:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for slot in slots:
+            if slot.judge is not None:
+                slot.judge.close()
+                slot.judge = None
+        zygote.close()
+
+    def _request(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
+        """Ask the fork server; if it died, start a new one once and ask again."""
+        zygote = self._zygote
+        try:
+            return zygote.request(req, fds)
+        except (child.ChannelClosed, OSError):
+            with self._zygote_lock:
+                if self._zygote is zygote:
+                    zygote.close()
+                    self._zygote = _Zygote()
+                    self._finalizer.detach()
+                    self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote,
+                                                       self._all_slots)
+            return self._zygote.request(req, fds)
+
+    def _judge_for(self, slot: _Slot) -> _Judge:
+        if slot.judge is None:
+            mine, theirs = socket.socketpair()
+            try:
+                _, pidfd = self._request({"op": "judge"}, (theirs.fileno(),))
+            finally:
+                theirs.close()
+            slot.judge = _Judge(mine, pidfd)
+        return slot.judge
+
+    def _retire_judge(self, slot: _Slot) -> None:
+        if slot.judge is not None:
+            slot.judge.close()
+            slot.judge = None
+
+    def _judge(self, slot: _Slot, program: Program) -> Verdict:
+        start = time.monotonic()
+        deadline = start + self.timeout
+        features = self._features()
+        isolation = "+".join(features)
+        judge = self._judge_for(slot)
+        workdir = None
+        if "mntns" not in features:  # no private tmpfs: a private directory, owned by whoever the candidate runs as
+            workdir = tempfile.mkdtemp(prefix="codellama-sandbox-")
+            if "uid" in features:
+                os.chown(workdir, child.NOBODY, child.NOBODY)
+        chan_judge, chan_candidate = socket.socketpair()
+        out_r, out_w = os.pipe()
+        status_r, status_w = os.pipe()
+        req = {"op": "candidate", "source": program.candidate, "entry_points": list(program.entry_points),
+               "workdir": workdir, **self._limits}
+        if not self._isolate:
+            req["force_features"] = features
+        try:
+            reply, pidfd = self._request(req, (chan_candidate.fileno(), out_w, status_w))
+        finally:
+            chan_candidate.close()
+            os.close(out_w)
+            os.close(status_w)
+        seq = next(self._seq)
+        try:
+            child.send_msg(judge.sock, {"seq": seq, "setup": program.setup, "test": program.test,
+                                        "entry_points": list(program.entry_points)}, fds=(chan_judge.fileno(),))
+            judge_alive = True
+        except OSError:
+            judge_alive = False
+        chan_judge.close()
+        output = bytearray()
+        try:
+            result, drained = self._wait(judge.sock if judge_alive else None, seq, out_r, deadline, output)
+            _kill(pidfd, reply["kill_signal"])
+            code = self._wait_status(status_r, pidfd)
+            os.close(pidfd)
+            if drained <= self._max_output:  # what the candidate wrote just before the verdict
+                os.set_blocking(out_r, False)
+                self._read_output(out_r, output, 0)
+        finally:
+            os.close(out_r)
+        if result is None or result.get("judge_died"):
+            if not judge_alive or result is not None or not self._drain_judge(judge.sock, seq):
+                self._retire_judge(slot)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        text = output.decode("utf-8", "replace")[:_OUTPUT_KEPT]
+        seconds = time.monotonic() - start
+        if result is None:
+            return Verdict("timeout", f"wall-clock limit of {self.timeout:g} s exceeded", seconds, isolation, text)
+        if result.get("judge_died"):
+            return Verdict("error", f"the judge process died ({result['judge_died']}); candidate {_describe_exit(code)}",
+                           seconds, isolation, text)
+        status, reason = result["status"], result["reason"]
+        if status == "crashed":
+            reason = f"{reason}; candidate {_describe_exit(code)}"
+        return Verdict(status, reason, seconds, isolation, text)
+
+    def _wait(self, judge_sock: socket.socket | None, seq: int, out_r: int, deadline: float,
+              output: bytearray) -> tuple[dict | None, int]:
+        """Until the judge's verdict for ``seq`` or the deadline; drain (and cap) the candidate's output meanwhile.
+        Returns the judge's message (None on timeout) and how many output bytes were drained."""
+        drained, result = 0, None
+        watch = [out_r] + ([judge_sock] if judge_sock is not None else [])
+        while result is None and judge_sock is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            ready, _, _ = select.select(watch, [], [], remaining)
+            if out_r in ready:
+                n = self._read_output(out_r, output, drained)
+                drained += max(n, 1)
+                if n == 0 or drained > self._max_output:
+                    watch.remove(out_r)  # end of file, or flooded: stop listening (the pipe is closed after)
+            if judge_sock in ready:
+                try:
+                    msg, _ = child.recv_msg(judge_sock)
+                except (child.ChannelClosed, OSError) as exc:
+                    return {"judge_died": str(exc)}, drained
+                if msg.get("seq") == seq:
+                    result = msg
+        if judge_sock is None:
+            result = {"judge_died": "its socket was closed"}
+        return result, drained
+
+    @staticmethod
+    def _read_output(out_r: int, output: bytearray, drained: int) -> int:
+        """Read what is there (up to 64 KiB); keep only the head. Returns bytes read (0 at end of file or none now)."""
+        try:
+            chunk = os.read(out_r, 1 << 16)
+        except BlockingIOError:
+            return 0
+        room = _OUTPUT_KEPT * 4 - len(output)
+        if room > 0:
+            output += chunk[:room]
+        return len(chunk)
+
+    @staticmethod
+    def _wait_status(status_r: int, pidfd: int) -> int | None:
+        """The candidate's exit code once the fork server has reaped it (so its whole tree is gone)."""
+        data = b""
+        try:
+            for attempt in range(2):
+                ready, _, _ = select.select([status_r], [], [], 2.0)
+                if ready:  # one small write from the fork server, or end of file if it died
+                    data = os.read(status_r, 256)
+                    break
+                _kill(pidfd, signal.SIGKILL)  # the polite signal was not enough
+        finally:
+            os.close(status_r)
+        try:
+            return int(json.loads(data)["code"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _drain_judge(sock: socket.socket, seq: int) -> bool:
+        """After a timeout the judge is still inside the program; with the candidate gone it should report at once."""
+        end = time.monotonic() + 0.5
+        while (remaining := end - time.monotonic()) > 0:
+            ready, _, _ = select.select([sock], [], [], remaining)
+            if not ready:
+                return False
+            try:
+                msg, _ = child.recv_msg(sock)
+            except (child.ChannelClosed, OSError):
+                return False
+            if msg.get("seq") == seq:
+                return True
+        return False

@@ -1,0 +1,331 @@
+"""Checkpoints in the two formats real Code Llama weights come in: Meta's and Hugging Face's.
+
+* **Meta** (``params.json`` + ``consolidated.00.pth`` … one file per model-parallel rank). Each rank holds a slice of
+  every parallel matrix: the column-parallel ``wq, wk, wv, w1, w3`` and ``output`` are split along dimension 0 (their
+  output rows), the row-parallel ``wo, w2`` and the ``tok_embeddings`` table along dimension 1; norms are replicated.
+  RoPE pairs are interleaved, so ``wq``/``wk`` rows are permuted to this model's half-split layout on import.
+* **Hugging Face** (``config.json`` + ``model.safetensors``, or shards listed in ``model.safetensors.index.json``), as
+  ``transformers.LlamaForCausalLM`` reads and writes it: half-split RoPE, like this model, so no permutation.
+
+This model fuses ``wq|wk|wv`` into ``wqkv`` and ``w1|w3`` into ``w13`` (see :mod:`codellama_lite.model`); the
+converters split and join them. Round trips are exact (pure copies and permutations). Large checkpoints are loaded
+without a second copy: the model is built on the ``meta`` device and the loaded tensors are assigned to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from codellama_lite.config import ModelConfig
+from codellama_lite.fileio import atomic_open, atomic_path
+from codellama_lite.model import Transformer
+from codellama_lite.rope import half_split_to_interleaved, interleaved_to_half_split
+
+StateDict = dict[str, torch.Tensor]
+
+# Our per-layer names -> Meta's and Hugging Face's, for the tensors that are not fused.
+META_LAYER_NAMES = {"attention_norm.weight": "attention_norm.weight", "ffn_norm.weight": "ffn_norm.weight",
+                    "attention.wo.weight": "attention.wo.weight", "feed_forward.w2.weight": "feed_forward.w2.weight"}
+HF_LAYER_NAMES = {"attention_norm.weight": "input_layernorm.weight",
+                  "ffn_norm.weight": "post_attention_layernorm.weight",
+                  "attention.wo.weight": "self_attn.o_proj.weight", "feed_forward.w2.weight": "mlp.down_proj.weight"}
+HF_GLOBAL_NAMES = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
+                   "output.weight": "lm_head.weight"}
+# Meta's model-parallel split dimension of each tensor kind (None: replicated on every rank).
+META_SHARD_DIM: dict[str, int | None] = {
+    "wq": 0, "wk": 0, "wv": 0, "w1": 0, "w3": 0, "output": 0,  # column-parallel: output rows split
+    "wo": 1, "w2": 1, "tok_embeddings": 1,  # row-parallel: input columns split; the embedding table by its width
+    "attention_norm": None, "ffn_norm": None, "norm": None,
+}
+
+
+# -- the tensors themselves: our state dict <-> a format's state dict ---------------------------------------------
+
+def _qkv_sizes(config: ModelConfig) -> list[int]:
+    return [config.n_heads * config.head_dim, config.kv_heads * config.head_dim, config.kv_heads * config.head_dim]
+
+
+def to_meta_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
+    """Our tensors under Meta's names, with interleaved RoPE rows in ``wq``/``wk``."""
+    out = {name: state[name] for name in ("tok_embeddings.weight", "norm.weight", "output.weight")}
+    for i in range(config.n_layers):
+        ours, meta = f"layers.{i}.", f"layers.{i}."
+        q, k, v = state[ours + "attention.wqkv.weight"].split(_qkv_sizes(config), dim=0)
+        out[meta + "attention.wq.weight"] = half_split_to_interleaved(q, config.n_heads)
+        out[meta + "attention.wk.weight"] = half_split_to_interleaved(k, config.kv_heads)
+        out[meta + "attention.wv.weight"] = v
+        w1, w3 = state[ours + "feed_forward.w13.weight"].chunk(2, dim=0)
+        out[meta + "feed_forward.w1.weight"], out[meta + "feed_forward.w3.weight"] = w1, w3
+        for our_name, meta_name in META_LAYER_NAMES.items():
+            out[meta + meta_name] = state[ours + our_name]
+    return {name: tensor.contiguous() for name, tensor in out.items()}
+
+
+def from_meta_state_dict(state: StateDict, config: ModelConfig, source: str = "Meta checkpoint") -> StateDict:
+    """Meta's tensors (one full, unsharded set) as our state dict."""
+    get = _getter(state, source)
+    out = {name: get(name) for name in ("tok_embeddings.weight", "norm.weight", "output.weight")}
+    for i in range(config.n_layers):
+        p = f"layers.{i}."
+        q = interleaved_to_half_split(get(p + "attention.wq.weight"), config.n_heads)
+        k = interleaved_to_half_split(get(p + "attention.wk.weight"), config.kv_heads)
+        out[p + "attention.wqkv.weight"] = torch.cat((q, k, get(p + "attention.wv.weight")), dim=0)
+        out[p + "feed_forward.w13.weight"] = torch.cat((get(p + "feed_forward.w1.weight"),
+                                                       get(p + "feed_forward.w3.weight")), dim=0)
+        for our_name, meta_name in META_LAYER_NAMES.items():
+            out[p + our_name] = get(p + meta_name)
+    return out
+
+
+def to_hf_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
+    """Our tensors under ``LlamaForCausalLM``'s names (same half-split RoPE layout: no permutation)."""
+    out = {hf: state[ours] for ours, hf in HF_GLOBAL_NAMES.items()}
+    for i in range(config.n_layers):
+        ours, hf = f"layers.{i}.", f"model.layers.{i}."
+        q, k, v = state[ours + "attention.wqkv.weight"].split(_qkv_sizes(config), dim=0)
+        out[hf + "self_attn.q_proj.weight"], out[hf + "self_attn.k_proj.weight"] = q, k
+        out[hf + "self_attn.v_proj.weight"] = v
+        gate, up = state[ours + "feed_forward.w13.weight"].chunk(2, dim=0)
+        out[hf + "mlp.gate_proj.weight"], out[hf + "mlp.up_proj.weight"] = gate, up
+        for our_name, hf_name in HF_LAYER_NAMES.items():
+            out[hf + hf_name] = state[ours + our_name]
+    return {name: tensor.contiguous() for name, tensor in out.items()}
+
+
+def from_hf_state_dict(state: StateDict, config: ModelConfig, source: str = "Hugging Face checkpoint") -> StateDict:
+    """``LlamaForCausalLM`` tensors as our state dict."""
+    get = _getter(state, source)
+    out = {ours: get(hf) for ours, hf in HF_GLOBAL_NAMES.items()}
+    for i in range(config.n_layers):
+        ours, hf = f"layers.{i}.", f"model.layers.{i}."
+        out[ours + "attention.wqkv.weight"] = torch.cat(
+            [get(hf + f"self_attn.{name}_proj.weight") for name in ("q", "k", "v")], dim=0)
+        out[ours + "feed_forward.w13.weight"] = torch.cat(
+            (get(hf + "mlp.gate_proj.weight"), get(hf + "mlp.up_proj.weight")), dim=0)
+        for our_name, hf_name in HF_LAYER_NAMES.items():
+            out[ours + our_name] = get(hf + hf_name)
+    return out
+
+
+def _getter(state: StateDict, source: str) -> Callable[[str], torch.Tensor]:
+    def get(name: str) -> torch.Tensor:
+        if name not in state:
+            raise ValueError(f"{source}: tensor {name!r} is missing")
+        return state[name]
+    return get
+
+
+def load_into_model(state: StateDict, config: ModelConfig, source: str, device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None) -> Transformer:
+    """Build a model for ``config`` (on ``meta``, no allocation) and assign ``state`` to it after checking shapes."""
+    model = Transformer(config, device="meta")
+    expected = model.state_dict()
+    unexpected = sorted(set(state) - set(expected))
+    if unexpected:
+        raise ValueError(f"{source}: unexpected tensor(s) {unexpected[:5]} for this configuration")
+    for name, meta_tensor in expected.items():
+        if name not in state:
+            raise ValueError(f"{source}: tensor {name!r} is missing")
+        if tuple(state[name].shape) != tuple(meta_tensor.shape):
+            raise ValueError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
+                             f"but the configuration expects {tuple(meta_tensor.shape)}")
+    model.load_state_dict(state, assign=True)
+    model.to(device=device or "cpu", dtype=dtype)
+    model.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)
+    return model
+
+
+# -- Hugging Face ---------------------------------------------------------------------------------------------------
+
+HF_WEIGHTS = "model.safetensors"
+HF_INDEX = "model.safetensors.index.json"
+
+
+def hf_config(config: ModelConfig, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """The ``config.json`` of ``LlamaForCausalLM`` for ``config``."""
+    return {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": config.dim, "intermediate_size": config.hidden_dim,
+        "num_hidden_layers": config.n_layers, "num_attention_heads": config.n_heads,
+        "num_key_value_heads": config.kv_heads, "head_dim": config.head_dim, "vocab_size": config.vocab_size,
+        "rms_norm_eps": config.norm_eps, "rope_theta": config.rope_theta, "rope_scaling": None,
+        "max_position_embeddings": config.max_seq_len, "hidden_act": "silu", "tie_word_embeddings": False,
+        "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
+        "torch_dtype": str(dtype).removeprefix("torch."),
+    }
+
+
+def config_from_hf(values: dict[str, Any], source: str = "config.json") -> ModelConfig:
+    """A :class:`ModelConfig` from a Llama ``config.json``; features this model lacks are refused by name."""
+    def require(key: str) -> Any:
+        if key not in values:
+            raise ValueError(f"{source}: field {key!r} is missing")
+        return values[key]
+
+    if values.get("model_type", "llama") != "llama":
+        raise ValueError(f"{source}: model_type {values['model_type']!r} is not 'llama'")
+    for key, allowed in (("hidden_act", "silu"), ("tie_word_embeddings", False), ("attention_bias", False),
+                         ("mlp_bias", False), ("rope_scaling", None)):
+        if values.get(key, allowed) != allowed:
+            raise ValueError(f"{source}: {key}={values[key]!r} is not supported (expected {allowed!r})")
+    config = ModelConfig(
+        dim=require("hidden_size"), n_layers=require("num_hidden_layers"), n_heads=require("num_attention_heads"),
+        n_kv_heads=values.get("num_key_value_heads") or require("num_attention_heads"),
+        vocab_size=require("vocab_size"), ffn_dim=require("intermediate_size"),
+        norm_eps=float(values.get("rms_norm_eps", 1e-6)), rope_theta=float(values.get("rope_theta", 10_000.0)),
+        max_seq_len=int(values.get("max_position_embeddings", 2048)),
+    )
+    if values.get("head_dim") not in (None, config.head_dim):
+        raise ValueError(f"{source}: head_dim={values['head_dim']} differs from hidden_size / num_attention_heads "
+                         f"= {config.head_dim}")
+    return config
+
+
+def export_hf(model: Transformer, directory: str | Path) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` loadable by ``LlamaForCausalLM.from_pretrained(directory)``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = to_hf_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config)
+    with atomic_path(directory / HF_WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
+    with atomic_open(directory / "config.json") as handle:
+        json.dump(hf_config(model.config, model.output.weight.dtype), handle, indent=2)
+    return directory
+
+
+def import_hf(directory: str | Path, device: torch.device | str | None = None,
+              dtype: torch.dtype | None = None) -> Transformer:
+    """Load a Hugging Face Llama checkpoint (single or sharded safetensors) as a :class:`Transformer`."""
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"no config.json in {directory}")
+    config = config_from_hf(json.loads(config_path.read_text(encoding="utf-8")), str(config_path))
+    if (directory / HF_WEIGHTS).is_file():
+        state = load_file(str(directory / HF_WEIGHTS))
+    elif (directory / HF_INDEX).is_file():
+        index = json.loads((directory / HF_INDEX).read_text(encoding="utf-8"))
+        state = {}
+        for shard in sorted(set(index["weight_map"].values())):
+            state.update(load_file(str(directory / shard)))
+    else:
+        raise FileNotFoundError(f"no {HF_WEIGHTS} or {HF_INDEX} in {directory} (only safetensors are read)")
+    source = str(directory)
+    return load_into_model(from_hf_state_dict(state, config, source), config, source, device, dtype)
+
+
+# -- Meta -----------------------------------------------------------------------------------------------------------
+
+def meta_params(config: ModelConfig) -> dict[str, Any]:
+    """The ``params.json`` Meta ships for ``config``."""
+    params: dict[str, Any] = {"dim": config.dim, "n_layers": config.n_layers, "n_heads": config.n_heads,
+                              "n_kv_heads": config.kv_heads, "vocab_size": config.vocab_size,
+                              "multiple_of": config.multiple_of, "ffn_dim_multiplier": config.ffn_dim_multiplier,
+                              "norm_eps": config.norm_eps, "rope_theta": config.rope_theta}
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def config_from_meta(params: dict[str, Any], vocab_size: int, source: str = "params.json") -> ModelConfig:
+    """A :class:`ModelConfig` from ``params.json``; ``vocab_size`` comes from the embedding when it says -1."""
+    known = {"dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of", "ffn_dim_multiplier",
+             "norm_eps", "rope_theta", "max_seq_len", "max_batch_size"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"{source}: unsupported field(s) {unknown}")
+    for key in ("dim", "n_layers", "n_heads"):
+        if key not in params:
+            raise ValueError(f"{source}: field {key!r} is missing")
+    if params.get("vocab_size", -1) not in (-1, vocab_size):
+        raise ValueError(f"{source}: vocab_size={params['vocab_size']} but tok_embeddings has {vocab_size} rows")
+    return ModelConfig(dim=params["dim"], n_layers=params["n_layers"], n_heads=params["n_heads"],
+                       n_kv_heads=params.get("n_kv_heads"), vocab_size=vocab_size,
+                       multiple_of=params.get("multiple_of", 256), ffn_dim_multiplier=params.get("ffn_dim_multiplier"),
+                       norm_eps=float(params.get("norm_eps", 1e-5)),
+                       rope_theta=float(params.get("rope_theta", 10_000.0)))
+
+
+def _shard_dim(name: str) -> int | None:
+    """The split dimension of a Meta tensor name such as ``layers.3.attention.wq.weight``."""
+    kind = name.split(".")[-2]
+    if kind not in META_SHARD_DIM:
+        raise ValueError(f"unknown tensor {name!r} in a Meta checkpoint")
+    return META_SHARD_DIM[kind]
+
+
+def merge_meta_shards(shards: list[StateDict], files: list[str] | None = None) -> StateDict:
+    """Join model-parallel shards: concatenate each split tensor along its dimension, keep one copy of the rest."""
+    files = files or [f"shard {i}" for i in range(len(shards))]
+    names = set(shards[0])
+    for shard, file in zip(shards, files):
+        if set(shard) != names:
+            diff = sorted(names.symmetric_difference(shard))[:3]
+            raise ValueError(f"{file}: tensor names differ from {files[0]}'s (e.g. {diff})")
+    merged = {}
+    for name in shards[0]:
+        if name == "rope.freqs":  # a stored copy of the RoPE frequencies in some Meta checkpoints: recomputed here
+            continue
+        dim = _shard_dim(name)
+        parts = [shard[name] for shard in shards]
+        if dim is None:
+            merged[name] = parts[0]
+            continue
+        for part, file in zip(parts, files):
+            other = 1 - dim
+            if part.dim() != 2 or part.shape[other] != parts[0].shape[other]:
+                raise ValueError(f"{file}: tensor {name!r} has shape {tuple(part.shape)}, which does not concatenate "
+                                 f"with {files[0]}'s {tuple(parts[0].shape)} along dimension {dim}")
+        merged[name] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+    return merged
+
+
+def import_meta(directory: str | Path, device: torch.device | str | None = None,
+                dtype: torch.dtype | None = None) -> Transformer:
+    """Load Meta's format (``params.json`` + ``consolidated.NN.pth``) as a :class:`Transformer`."""
+    directory = Path(directory)
+    params_path = directory / "params.json"
+    if not params_path.is_file():
+        raise FileNotFoundError(f"no params.json in {directory}")
+    files = sorted(directory.glob("consolidated.*.pth"))
+    if not files:
+        raise FileNotFoundError(f"no consolidated.*.pth in {directory}")
+    shards = [torch.load(file, map_location="cpu", mmap=True, weights_only=True) for file in files]
+    state = merge_meta_shards(shards, [str(file) for file in files])
+    if "tok_embeddings.weight" not in state:
+        raise ValueError(f"{directory}: tensor 'tok_embeddings.weight' is missing")
+    params = json.loads(params_path.read_text(encoding="utf-8"))
+    config = config_from_meta(params, state["tok_embeddings.weight"].shape[0], str(params_path))
+    source = str(directory)
+    return load_into_model(from_meta_state_dict(state, config, source), config, source, device, dtype)
+
+
+def split_meta_shards(state: StateDict, num_shards: int) -> list[StateDict]:
+    """Split a full Meta state dict into ``num_shards`` model-parallel ranks (the inverse of :func:`merge_meta_shards`)."""
+    shards: list[StateDict] = [{} for _ in range(num_shards)]
+    for name, tensor in state.items():
+        dim = _shard_dim(name)
+        if dim is not None and tensor.shape[dim] % num_shards:
+            raise ValueError(f"tensor {name!r} of shape {tuple(tensor.shape)} does not split into {num_shards} "
+                             f"equal parts along dimension {dim}")
+        parts = [tensor] * num_shards if dim is None else list(tensor.chunk(num_shards, dim=dim))
+        for shard, part in zip(shards, parts):
+            shard[name] = part.clone()
+    return shards
+
+
+def export_meta(model: Transformer, directory: str | Path, num_shards: int = 1) -> Path:
+    """Write Meta's format: ``params.json`` and ``consolidated.00.pth`` … (``num_shards`` model-parallel ranks)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = to_meta_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config)
+    for rank, shard in enumerate(split_meta_shards(state, num_shards)):
+        with atomic_path(directory / f"consolidated.{rank:02d}.pth") as tmp:
+            torch.save(shard, tmp)
+    with atomic_open(directory / "params.json") as handle:
+        json.dump(meta_params(model.config), handle, indent=2)
+    return directory

