@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})")
     single = medians[names[0]] / medians[names[1]]
     batch = medians[names[1]] / medians[names[2]]
+    # Ratios taken round by round (the contenders ran back to back) are steadier on a machine whose load drifts.
+    paired_single = statistics.median(a / b for a, b in zip(times[names[0]], times[names[1]]))
+    paired_batch = statistics.median(a / b for a, b in zip(times[names[1]], times[names[2]]))
+    print(f"round-by-round median ratios: ours/sentencepiece {paired_single:.3f}x, batch/ours {paired_batch:.3f}x")
     print(f"ours / sentencepiece (1 thread):      {single:.3f}x  target >= {TARGET_SINGLE}x  "
           f"{'PASS' if single >= TARGET_SINGLE else 'FAIL'}")
     print(f"batch ({threads} threads) / ours 1 thread: {batch:.3f}x  target >= {TARGET_BATCH}x  "

@@ -329,3 +329,19 @@ def export_meta(model: Transformer, directory: str | Path, num_shards: int = 1) 
     with atomic_open(directory / "params.json") as handle:
         json.dump(meta_params(model.config), handle, indent=2)
     return directory
+
+
+# -- a transformers twin, for comparisons -------------------------------------------------------------------------
+
+def to_transformers(model: Transformer) -> Any:
+    """A ``transformers.LlamaForCausalLM`` with the same weights (needs the optional ``transformers`` package)."""
+    try:
+        from transformers import LlamaConfig, LlamaForCausalLM
+    except ImportError as error:  # transformers is a test/benchmark extra, not a runtime dependency
+        raise ValueError("to_transformers needs the 'transformers' package (pip install -e .[test])") from error
+    values = {key: value for key, value in hf_config(model.config).items()
+              if key not in ("architectures", "model_type", "torch_dtype")}
+    twin = LlamaForCausalLM(LlamaConfig(**values, attn_implementation="sdpa"))
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    twin.load_state_dict(to_hf_state_dict(weights, model.config))
+    return twin.to(device=model.output.weight.device, dtype=model.output.weight.dtype).eval()

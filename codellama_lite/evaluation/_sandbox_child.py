@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import gc
 import builtins
 import ctypes
 import errno
@@ -59,7 +60,7 @@ import typing  # noqa: F401
 
 _HEADER = struct.Struct("!I")
 MAX_MESSAGE = 64 << 20  # bytes; a larger reply from a candidate is treated as an error, not buffered
-MAX_DEPTH = 500  # nesting depth of an encoded value
+MAX_DEPTH = 200  # nesting depth of an encoded value (two Python frames a level when coding)
 NOBODY = 65534
 
 
@@ -204,6 +205,7 @@ MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, AT_FDCWD, AT_RECURSIVE, SYS_MOUNT_SETATTR = 0x1, 0x2, -100, 0x8000, 442
 SETUP_FAILED = 71  # candidate exit code: the sandbox could not be entered (never runs the candidate then)
+RUNNER_BROKEN = 72  # candidate exit code: the candidate's code broke the runner it shares a process with
 
 
 class _MountAttr(ctypes.Structure):
@@ -238,9 +240,51 @@ def _make_root_readonly() -> None:
     _check(ret, "mount_setattr /")
 
 
-def _private_filesystem(tmpfs_mb: int, fresh_proc: bool) -> str:
+SYS_OPEN_TREE, SYS_MOVE_MOUNT, OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH = 428, 429, 0x1, 0x4
+
+
+def hidden_interpreter_paths(uid: int = NOBODY) -> dict[str, list[str]]:
+    """Directories the interpreter needs (prefix, sys.path) that ``uid`` cannot reach because an ancestor is closed
+    to others (pyenv under a 0700 /root), grouped by that closed ancestor."""
+    needed = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+                                            *sys.path) if p and os.path.isdir(p)}
+    needed = {p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)}
+    blocked: dict[str, list[str]] = {}
+    for path in sorted(needed):
+        parts = path.split(os.sep)
+        for i in range(2, len(parts)):
+            ancestor = os.sep.join(parts[:i])
+            st = os.stat(ancestor)
+            if st.st_uid != uid and not st.st_mode & 0o001:
+                blocked.setdefault(ancestor, []).append(path)
+                break
+    return blocked
+
+
+def _expose_interpreter(blocked: dict[str, list[str]]) -> None:
+    """Cover each closed ancestor with an empty tmpfs (hiding, say, root's home) and bind back only the interpreter's
+    own directories, so the unprivileged candidate can import the standard library and site-packages."""
+    for ancestor, paths in blocked.items():
+        trees = []
+        for path in paths:
+            fd = _libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD), path.encode(),
+                               ctypes.c_uint(OPEN_TREE_CLONE | AT_RECURSIVE | os.O_CLOEXEC))
+            if fd < 0:
+                _check(-1, f"open_tree {path}")
+            trees.append((path, fd))
+        _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        for path, fd in trees:
+            os.makedirs(path, 0o755, exist_ok=True)
+            ret = _libc.syscall(ctypes.c_long(SYS_MOVE_MOUNT), ctypes.c_int(fd), b"", ctypes.c_int(AT_FDCWD),
+                                path.encode(), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+            _check(ret, f"move_mount {path}")
+            os.close(fd)
+
+
+def _private_filesystem(tmpfs_mb: int, fresh_proc: bool, blocked: dict[str, list[str]]) -> str:
     """A private mount namespace: everything read-only except fresh size-capped tmpfs at the usual scratch paths."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _expose_interpreter(blocked)
     _make_root_readonly()
     for path in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.path.isdir(path):
@@ -248,6 +292,21 @@ def _private_filesystem(tmpfs_mb: int, fresh_proc: bool) -> str:
     if fresh_proc:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     return "/tmp"
+
+
+def _set_oom_score(adj: int) -> None:
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write(str(adj))
+    except OSError:  # lowering needs privilege; raising never fails in practice
+        pass
+
+
+def join_cgroups(paths: list[str]) -> None:
+    """Move this process into each cgroup (v1 ``cgroup.procs``; "0" is the writer); its children are born there."""
+    for path in paths:
+        with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+            fh.write("0")
 
 
 def _drop_capabilities() -> None:
@@ -277,13 +336,15 @@ def enter_sandbox(req: dict, chan_fd: int, out_fd: int) -> socket.socket:
         os.setsid()
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
+        _set_oom_score(1000)  # if memory runs out, the candidate is the one to go
         step = "namespaces"
         flags = (CLONE_NEWNET if "netns" in features else 0) | (CLONE_NEWNS if "mntns" in features else 0)
         if flags and "userns" not in features:  # with a user namespace the supervisor already unshared them
             unshare(flags)
         step = "filesystem"
         if "mntns" in features:
-            work = _private_filesystem(req["tmpfs_mb"], fresh_proc="pidns" in features)
+            work = _private_filesystem(req["tmpfs_mb"], "pidns" in features,
+                                       req.get("hidden_paths", {}) if "uid" in features else {})
         else:
             work = req["workdir"]
         os.chdir(work)
@@ -293,9 +354,12 @@ def enter_sandbox(req: dict, chan_fd: int, out_fd: int) -> socket.socket:
         os.dup2(1, 2)
         step = "rlimits"
         cpu = int(math.ceil(req["timeout"])) + 1
+        # RLIMIT_NPROC counts every process of the uid machine-wide, so one run's fork bomb would starve the others;
+        # with a pids cgroup per slot the cgroup is the bound and the rlimit only a generous backstop.
+        nproc = req["nproc"] * 64 if req.get("in_cgroup") else req["nproc"]
         for limit, value in ((resource.RLIMIT_AS, req["memory_mb"] << 20), (resource.RLIMIT_CPU, cpu),
                              (resource.RLIMIT_FSIZE, req["file_mb"] << 20), (resource.RLIMIT_NOFILE, 64),
-                             (resource.RLIMIT_NPROC, req["nproc"]), (resource.RLIMIT_CORE, 0)):
+                             (resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(limit, (value, value))
         step = "credentials"
         if "uid" in features:
@@ -306,6 +370,8 @@ def enter_sandbox(req: dict, chan_fd: int, out_fd: int) -> socket.socket:
             _drop_capabilities()
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if "pidns" in features:  # changing uid made us undumpable (root-owned /proc/self); alone in our namespace,
+            _prctl(PR_SET_DUMPABLE, 1)  # being an ordinary process exposes nothing
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work,
                            "LANG": "C.UTF-8"})
@@ -324,6 +390,13 @@ def enter_sandbox(req: dict, chan_fd: int, out_fd: int) -> socket.socket:
 
 def candidate_main(req: dict, chan_fd: int, out_fd: int) -> None:
     chan = enter_sandbox(req, chan_fd, out_fd)
+    try:
+        _serve_candidate(req, chan)
+    finally:  # only reached if candidate code sabotaged the runner (e.g. replaced builtins.isinstance)
+        os._exit(RUNNER_BROKEN)
+
+
+def _serve_candidate(req: dict, chan: socket.socket) -> None:
     source, entry_points = req["source"], req["entry_points"]
     del req
     namespace: dict = {"__name__": "__candidate__", "__builtins__": builtins}
@@ -380,6 +453,9 @@ class CandidateResultError(CandidateError):
 
 
 _candidate_errors: dict[str, type] = {}
+# Never mirrored: a StopIteration escaping a call inside ``all(map(candidate, ...))`` would end the iteration early
+# and let an empty ``all`` pass.
+_CONTROL_FLOW = frozenset({"StopIteration", "StopAsyncIteration"})
 
 
 def candidate_exception(info: dict) -> CandidateError:
@@ -388,7 +464,8 @@ def candidate_exception(info: dict) -> CandidateError:
     if cls is None:
         builtin = getattr(builtins, name, None)
         bases: tuple = (CandidateError,)
-        if isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception:
+        if (isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception
+                and name not in _CONTROL_FLOW):
             bases = (CandidateError, builtin)
         try:
             cls = type(f"Candidate{name}", bases, {"__str__": BaseException.__str__})
@@ -621,13 +698,15 @@ def supervise(req: dict, chan_fd: int, out_fd: int) -> None:
 class Zygote:
     """Serves spawn requests from the parent on one socket; never runs candidate or test code itself."""
 
-    def __init__(self, ctl: socket.socket) -> None:
+    def __init__(self, ctl: socket.socket, features: list[str] | None = None, in_cgroup: bool = False) -> None:
         self.ctl = ctl
         self.root = os.geteuid() == 0
         self.pid = os.getpid()
+        self.in_cgroup = in_cgroup
         self.host_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.children: dict[int, tuple[int, int | None, bool]] = {}  # pidfd -> (pid, status fd, via supervisor)
-        self.features = self.probe()
+        self.hidden_paths = hidden_interpreter_paths() if self.root else {}
+        self.features = features if features is not None else self.probe()
 
     # -- isolation probe: try the strongest set first, keep the first that a trivial candidate can enter ----------
     def candidate_levels(self) -> list[list[str]]:
@@ -644,7 +723,10 @@ class Zygote:
             workdir = tempfile.mkdtemp(prefix="sbx-probe-")
             if "uid" in features:
                 os.chown(workdir, NOBODY, NOBODY)
-            req = {"features": features, "source": "", "entry_points": [], "timeout": 2.0, "memory_mb": 512,
+            # with a private mount namespace the unprivileged candidate must also be able to import the stdlib
+            source = "import subprocess" if "mntns" in features else ""
+            req = {"features": features, "source": source, "entry_points": [], "timeout": 2.0,
+                   "memory_mb": 512, "hidden_paths": self.hidden_paths,
                    "file_mb": 1, "nproc": 64, "tmpfs_mb": 1, "workdir": workdir}
             devnull = os.open("/dev/null", os.O_WRONLY)
             pid, _ = self.fork_candidate(req, chan_child.fileno(), devnull)
@@ -698,7 +780,18 @@ class Zygote:
         self.children.clear()
 
     def spawn(self, req: dict, fds: list[int]) -> None:
-        if req["op"] == "judge":
+        if req["op"] == "zygote":  # a fork server for one worker slot, living in that slot's cgroups
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    self.forget_children()
+                    _set_oom_score(-1000)
+                    join_cgroups(req.get("cgroups", []))
+                    Zygote(socket.socket(fileno=fds[0]), self.features, bool(req.get("cgroups"))).serve()
+                finally:
+                    os._exit(0)
+            status_fd, supervised = None, False
+        elif req["op"] == "judge":
             pid = os.fork()
             if pid == 0:
                 try:
@@ -709,6 +802,8 @@ class Zygote:
             status_fd, supervised = None, False
         else:
             req["features"] = req.get("force_features") or self.features
+            req["hidden_paths"] = self.hidden_paths
+            req["in_cgroup"] = self.in_cgroup
             chan_fd, out_fd, status_fd = fds
             pid, supervised = self.fork_candidate(req, chan_fd, out_fd)
         pidfd = os.pidfd_open(pid)
@@ -752,7 +847,9 @@ def zygote_main(ctl_fd: int) -> None:
     os.chdir("/")
     sys.set_int_max_str_digits(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's Ctrl-C is the parent's business; it closes us
-    Zygote(socket.socket(fileno=ctl_fd)).serve()
+    zygote = Zygote(socket.socket(fileno=ctl_fd))
+    gc.freeze()  # forked children then never touch (copy) the zygote's objects when they collect garbage
+    zygote.serve()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ builds one from a checkpoint with :mod:`codellama_lite.generate`.
 
 from __future__ import annotations
 
-import importlib.util
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,12 +67,41 @@ def run_generation(tasks: Sequence[Task], samples_path: str | Path, completer: C
 
 def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: str | Path | None = None,
                    device: str = "cpu", suffix_first: bool = False) -> Completer:
-    """A :class:`Completer` backed by a checkpoint, through :mod:`codellama_lite.generate`."""
-    if importlib.util.find_spec("codellama_lite.generate") is None:
-        raise ValueError("generating from a checkpoint needs codellama_lite.generate, which this checkout does not "
-                         "have yet; generate samples elsewhere and score them with --score")
-    raise ValueError("generation from a checkpoint is not wired to codellama_lite.generate yet; "
-                     "generate samples elsewhere and score them with --score")
+    """A :class:`Completer` backed by a checkpoint directory, decoding with :mod:`codellama_lite.generate`.
+
+    Hugging Face format (``config.json`` + safetensors; forced with ``hf``) or Meta's (``params.json`` +
+    ``consolidated.NN.pth``); the tokenizer is ``tokenizer_path`` or the directory's ``tokenizer.model``. A task with
+    a suffix is infilled (PSM, or SPM with ``suffix_first``) up to ``<EOT>``; any other continues its prompt up to
+    EOS or a stop sequence.
+    """
+    from codellama_lite.generate import generate, infill
+    from codellama_lite.interop import import_hf, import_meta
+    from codellama_lite.tokenizer import Tokenizer
+
+    directory = Path(checkpoint)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint directory not found: {directory}")
+    if hf or (directory / "config.json").is_file():
+        model = import_hf(directory, device=device)
+    elif (directory / "params.json").is_file():
+        model = import_meta(directory, device=device)
+    else:
+        raise ValueError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
+    model.eval()
+    tokenizer = Tokenizer(tokenizer_path or directory / "tokenizer.model")
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"tokenizer has {tokenizer.vocab_size} pieces but the model only {model.config.vocab_size}")
+
+    def complete(task: Task, *, temperature: float, top_p: float, max_new_tokens: int, seed: int) -> str:
+        if task.is_infilling:
+            return infill(model, tokenizer, [(task.prompt, task.suffix)], suffix_first=suffix_first,
+                          max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)[0]
+        completion = generate(model, [tokenizer.encode(task.prompt, bos=True)], max_new_tokens,
+                              temperature=temperature, top_p=top_p, seed=seed, stop_ids=(tokenizer.eos_id,),
+                              stop_strings=task.stops, tokenizer=tokenizer)[0]
+        return completion.text or ""
+
+    return complete
 
 
 def generate_samples(tasks: Sequence[Task], samples_path: str | Path, *, checkpoint: str | Path, hf: bool = False,

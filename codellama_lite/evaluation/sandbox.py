@@ -87,6 +87,8 @@ def _describe_exit(code: int | None) -> str:
             return f"killed by signal {-code}"
     if code == child.SETUP_FAILED:
         return f"exit code {code}: the sandbox could not be entered"
+    if code == child.RUNNER_BROKEN:
+        return f"exit code {code}: its code broke the runner it shares a process with"
     return f"exited with code {code}"
 
 
@@ -136,12 +138,67 @@ class _Zygote:
             self.proc.wait()
 
 
+class _SlotCgroups:
+    """One pids + memory + cpu cgroup (v1, as root) per worker slot, under this process's own cgroups: a fork bomb or
+    a memory-hungry tree in one slot cannot starve the others or the machine (each slot gets an equal CPU share,
+    however many processes it runs). Absent (None) where not possible."""
+
+    CONTROLLERS = ("pids", "memory", "cpu")
+
+    def __init__(self, workers: int, nproc: int, memory_bytes: int) -> None:
+        own = dict(line.split(":", 2)[1:] for line in open("/proc/self/cgroup").read().splitlines())
+        self.roots: list[str] = []
+        self.slots: list[list[str]] = [[] for _ in range(workers)]
+        try:
+            for ctrl in self.CONTROLLERS:
+                parent = f"/sys/fs/cgroup/{ctrl}{own.get(ctrl, '/').rstrip('/')}"
+                root = f"{parent}/codellama-sandbox-{os.getpid()}-{id(self):x}"
+                os.mkdir(root)
+                self.roots.append(root)
+                for i, paths in enumerate(self.slots):
+                    path = f"{root}/slot{i}"
+                    os.mkdir(path)
+                    paths.append(path)
+                    limit, value = {"pids": ("pids.max", nproc), "memory": ("memory.limit_in_bytes", memory_bytes),
+                                    "cpu": ("cpu.shares", 1024)}[ctrl]
+                    with open(f"{path}/{limit}", "w") as fh:
+                        fh.write(str(value))
+        except OSError:
+            self.close()
+            raise
+
+    @classmethod
+    def create(cls, workers: int, nproc: int, memory_bytes: int) -> _SlotCgroups | None:
+        if os.geteuid() != 0 or not all(os.path.isdir(f"/sys/fs/cgroup/{c}") for c in cls.CONTROLLERS):
+            return None
+        try:
+            return cls(workers, nproc, memory_bytes)
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        for root in self.roots:
+            for _ in range(50):  # a just-killed tree may take a moment to leave its cgroup
+                try:
+                    for entry in os.listdir(root):
+                        if entry.startswith("slot"):
+                            os.rmdir(f"{root}/{entry}")
+                    os.rmdir(root)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.roots = []
+
+
 @dataclass
 class _Judge:
     """A trusted judge process (one per worker slot, reused while it behaves) and our socket to it."""
 
     sock: socket.socket
     pidfd: int
+    pid: int
 
     def close(self) -> None:
         _kill(self.pidfd, signal.SIGKILL)
@@ -152,6 +209,7 @@ class _Judge:
 @dataclass
 class _Slot:
     judge: _Judge | None = None
+    cgroups: list[str] | None = None
 
 
 class Sandbox:
@@ -183,13 +241,15 @@ class Sandbox:
         self._seq = itertools.count(1)
         self._closed = False
         self._zygote_lock = threading.Lock()
+        self._cgroups = _SlotCgroups.create(workers, nproc, (memory_mb + 3 * tmpfs_mb + 256) << 20) if isolate else None
         self._zygote = _Zygote()
-        self._all_slots = [_Slot() for _ in range(workers)]
+        self._all_slots = [_Slot(cgroups=self._cgroups.slots[i] if self._cgroups else None) for i in range(workers)]
         self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         for slot in self._all_slots:
             self._slots.put(slot)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
-        self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote, self._all_slots)
+        self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote, self._all_slots,
+                                           self._cgroups)
 
     # -- public API ------------------------------------------------------------------------------------------------
     @property
@@ -253,16 +313,18 @@ class Sandbox:
     def _features(self) -> list[str]:
         if not self._isolate:
             return ["rlimits", "uid"] if os.geteuid() == 0 else ["rlimits"]
-        return self._zygote.features
+        return self._zygote.features + (["cgroup"] if self._cgroups is not None else [])
 
     @staticmethod
-    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot]) -> None:
+    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot], cgroups: _SlotCgroups | None) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         for slot in slots:
             if slot.judge is not None:
                 slot.judge.close()
                 slot.judge = None
         zygote.close()
+        if cgroups is not None:
+            cgroups.close()
 
     def _request(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
         """Ask the fork server; if it died, start a new one once and ask again."""
@@ -276,17 +338,17 @@ class Sandbox:
                     self._zygote = _Zygote()
                     self._finalizer.detach()
                     self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote,
-                                                       self._all_slots)
+                                                       self._all_slots, self._cgroups)
             return self._zygote.request(req, fds)
 
     def _judge_for(self, slot: _Slot) -> _Judge:
         if slot.judge is None:
             mine, theirs = socket.socketpair()
             try:
-                _, pidfd = self._request({"op": "judge"}, (theirs.fileno(),))
+                reply, pidfd = self._request({"op": "judge"}, (theirs.fileno(),))
             finally:
                 theirs.close()
-            slot.judge = _Judge(mine, pidfd)
+            slot.judge = _Judge(mine, pidfd, reply["pid"])
         return slot.judge
 
     def _retire_judge(self, slot: _Slot) -> None:
@@ -309,7 +371,7 @@ class Sandbox:
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         req = {"op": "candidate", "source": program.candidate, "entry_points": list(program.entry_points),
-               "workdir": workdir, **self._limits}
+               "workdir": workdir, "cgroups": slot.cgroups or [], **self._limits}
         if not self._isolate:
             req["force_features"] = features
         try:
@@ -336,7 +398,7 @@ class Sandbox:
                 os.set_blocking(out_r, False)
                 self._read_output(out_r, output, 0)
         finally:
-            os.close(out_r)
+            os.close(out_r)  # closed early (dup'ed over with /dev/null) if the candidate flooded it
         if result is None or result.get("judge_died"):
             if not judge_alive or result is not None or not self._drain_judge(judge.sock, seq):
                 self._retire_judge(slot)
@@ -369,7 +431,11 @@ class Sandbox:
                 n = self._read_output(out_r, output, drained)
                 drained += max(n, 1)
                 if n == 0 or drained > self._max_output:
-                    watch.remove(out_r)  # end of file, or flooded: stop listening (the pipe is closed after)
+                    watch.remove(out_r)
+                    if n:  # flooded: close our end now, so further writes fail fast instead of blocking
+                        devnull = os.open(os.devnull, os.O_RDONLY)
+                        os.dup2(devnull, out_r)
+                        os.close(devnull)
             if judge_sock in ready:
                 try:
                     msg, _ = child.recv_msg(judge_sock)

@@ -1,0 +1,168 @@
+"""The sandbox's judge semantics, wire codec and lifecycle (the attacks live in test_sandbox_attacks.py)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from codellama_lite.evaluation import _sandbox_child as child
+from codellama_lite.evaluation.sandbox import Program, Sandbox, Verdict
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(timeout=3.0, workers=2) as box:
+        yield box
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -7, 10 ** 40, 1.5, -0.0, "text", "", b"\x00\xff", bytearray(b"ab"), 2 - 3j,
+    [1, [2, (3, 4)]], (1,), (), {1, 2}, frozenset({"a"}), {(1, 2): [3], "k": {"n": None}}, [{1: 2.5}, set()],
+])
+def test_codec_round_trips_builtin_values_exactly(value):
+    back = child.decode(child.encode(value))
+    assert back == value and type(back) is type(value)
+
+
+def test_codec_carries_non_finite_floats():
+    back = child.decode(child.encode([math.inf, -math.inf, math.nan]))
+    assert back[:2] == [math.inf, -math.inf] and math.isnan(back[2])
+
+
+@pytest.mark.parametrize("value", [object(), lambda: 1, iter([1]), type, {1: object()}, [1, [2, print]]])
+def test_codec_refuses_everything_else(value):
+    with pytest.raises(child.Unserializable):
+        child.encode(value)
+
+
+@pytest.mark.parametrize("wire", [{"x": 1}, {"t": 1}, {"d": [[1]]}, {"f": "1e999"}, {"c": ["a", 1]}, {"t": [], "s": []},
+                                  {"s": [[1]]}, {"b": "!!"}])
+def test_decoder_rejects_malformed_or_unknown_tags(wire):
+    with pytest.raises((ValueError, TypeError)):
+        child.decode(wire)
+
+
+def test_decoder_refuses_deep_nesting():
+    wire: object = []
+    for _ in range(child.MAX_DEPTH + 5):
+        wire = [wire]
+    with pytest.raises(ValueError):
+        child.decode(wire)
+
+
+def _program(candidate: str, test: str, entry="f", setup: str = "") -> Program:
+    return Program(candidate=candidate, test=test, entry_points=(entry,), setup=setup, task_id="t")
+
+
+def test_verdicts_in_order_with_reasons(sandbox):
+    test = "assert f(2) == 4\nassert f(-3) == 9\n"
+    verdicts = sandbox.run([_program("def f(x): return x * x", test),
+                            _program("def f(x): return 2 * x", test),
+                            _program("def f(x): raise KeyError('k')", test),
+                            _program("def g(x): return x", test),
+                            _program("def f(x) return", test)], progress=True)
+    assert [v.status for v in verdicts] == ["passed", "failed", "error", "error", "error"]
+    assert verdicts[0].passed and not any(v.passed for v in verdicts[1:])
+    assert "test line 2" in verdicts[1].reason and "f(-3)" in verdicts[1].reason
+    assert "KeyError" in verdicts[2].reason
+    assert "entry point f" in verdicts[3].reason
+    assert "SyntaxError" in verdicts[4].reason
+    assert all(isinstance(v, Verdict) and v.isolation == sandbox.isolation and v.seconds > 0 for v in verdicts)
+
+
+def test_types_survive_the_channel_so_tuple_is_not_list(sandbox):
+    test = "r = f()\nassert r == (1, 2) and type(r) is tuple\nassert f2() == [1, 2]\n"
+    candidate = "def f(): return (1, 2)\ndef f2(): return [1, 2]\n"
+    assert sandbox.run_one(Program(candidate, test, ("f", "f2"))).status == "passed"
+    assert sandbox.run_one(Program("def f(): return [1, 2]\ndef f2(): return [1, 2]\n", test,
+                                   ("f", "f2"))).status == "failed"
+
+
+def test_arguments_keywords_and_rich_values_cross_both_ways(sandbox):
+    candidate = "def f(a, *, b):\n    return {'sum': a[0] + b, 'set': {a[1]}, 'raw': bytes([a[0]]), 'z': 1j * b}\n"
+    test = "assert f((7, 'x'), b=2) == {'sum': 9, 'set': {'x'}, 'raw': b'\\x07', 'z': 2j}\n"
+    assert sandbox.run_one(_program(candidate, test)).status == "passed"
+
+
+def test_candidate_exceptions_arrive_as_judge_classes_that_tests_can_catch(sandbox):
+    test = ("try:\n    f(-1)\nexcept ValueError as e:\n    assert type(e).__name__ == 'CandidateValueError'\n"
+            "    assert type(e).__module__ != 'builtins'\nelse:\n    raise AssertionError('no exception')\n")
+    assert sandbox.run_one(_program("def f(x):\n    raise ValueError('negative')\n", test)).status == "passed"
+
+
+def test_setup_helpers_are_available_to_the_test_and_the_entry_point_is_the_candidates(sandbox):
+    setup = "def encode(s):\n    return s[::-1]\n\ndef decode(s):\n    '''the prompt's stub'''\n"
+    test = "assert decode(encode('abc')) == 'abc'\n"
+    assert sandbox.run_one(_program(setup + "def decode(s):\n    return s[::-1]\n", test, "decode",
+                                    setup)).status == "passed"
+    assert sandbox.run_one(_program(setup, test, "decode", setup)).status == "failed"  # the stub returns None
+
+
+def test_modules_an_mbpp_test_uses_without_importing_are_imported_in_the_judge(sandbox):
+    test = "assert math.isclose(f(2.0), 4.0)\nassert re.fullmatch('a+', 'aaa')\n"
+    assert sandbox.run_one(_program("def f(x): return x * x", test)).status == "passed"
+
+
+def test_a_name_nobody_defines_is_a_clear_error(sandbox):
+    verdict = sandbox.run_one(_program("def f(): return 1", "assert helper_nobody_defines(f()) == 1\n"))
+    assert verdict.status == "error" and "helper_nobody_defines" in verdict.reason
+
+
+def test_candidate_output_is_kept_for_humans_but_never_decides(sandbox):
+    verdict = sandbox.run_one(_program("def f():\n    print('all tests passed')\n    return 0\n", "assert f() == 1\n"))
+    assert verdict.status == "failed" and "all tests passed" in verdict.output
+
+
+def test_candidate_runs_unprivileged_in_a_private_tmp(sandbox):
+    test = "uid, cwd, files = f()\nassert uid != 0 and files == []\n"
+    candidate = "import os\ndef f():\n    return os.getuid(), os.getcwd(), os.listdir('.')\n"
+    verdict = sandbox.run_one(_program(candidate, test))
+    if os.geteuid() == 0 or "mntns" in sandbox.isolation:
+        assert verdict.status == "passed", verdict
+
+
+def test_timeout_and_crash_statuses():
+    quick = Sandbox(timeout=0.5, workers=1)
+    try:
+        assert quick.run_one(_program("def f():\n    while True: pass\n", "f()")).status == "timeout"
+        crashed = quick.run_one(_program("import os\nos._exit(3)\n", "f()"))
+        assert crashed.status == "crashed" and "code 3" in crashed.reason
+    finally:
+        quick.close()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(entry_points=["f"]), "entry_points"), (dict(entry_points=("not an id",)), "entry_points"),
+    (dict(test=None), "test"), (dict(candidate=b"x"), "candidate"),
+])
+def test_malformed_programs_are_rejected_with_the_field_named(sandbox, bad, message):
+    fields = dict(candidate="def f(): pass", test="f()", entry_points=("f",))
+    fields.update(bad)
+    with pytest.raises(ValueError, match=message):
+        sandbox.run([Program(**fields)])
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(timeout=0), "timeout"), (dict(workers=0), "workers"),
+                                             (dict(memory_mb=0), "memory_mb")])
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Sandbox(**kwargs)
+
+
+def test_close_leaves_no_process_and_no_cgroup_behind():
+    box = Sandbox(timeout=1.0, workers=2)
+    assert box.run_one(_program("def f(): return 1", "assert f() == 1")).passed
+    zygote = box._zygote.proc.pid
+    judges = [s.judge.pid for s in box._all_slots if s.judge is not None]
+    roots = list(box._cgroups.roots) if box._cgroups else []
+    box.close()
+    box.close()  # idempotent
+    for pid in [zygote, *judges]:
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split(") ")[-1].startswith("Z")
+    assert not any(Path(r).exists() for r in roots)
+    with pytest.raises(RuntimeError, match="closed"):
+        box.run_one(_program("def f(): return 1", "f()"))
