@@ -121,24 +121,32 @@ def _getter(state: StateDict, source: str) -> Callable[[str], torch.Tensor]:
     return get
 
 
-def load_into_model(state: StateDict, config: ModelConfig, source: str, device: torch.device | str | None = None,
-                    dtype: torch.dtype | None = None) -> Transformer:
-    """Build a model for ``config`` (on ``meta``, no allocation) and assign ``state`` to it after checking shapes."""
-    model = Transformer(config, device="meta")
-    expected = model.state_dict()
+def check_tensors(state: StateDict, expected: StateDict, source: str) -> None:
+    """Raise one clear error for a missing, unexpected or mis-shaped tensor, naming it and both shapes."""
+    for name, reference in expected.items():
+        if name not in state:
+            raise ValueError(f"{source}: tensor {name!r} is missing")
+        if tuple(state[name].shape) != tuple(reference.shape):
+            raise ValueError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
+                             f"but the configuration expects {tuple(reference.shape)}")
     unexpected = sorted(set(state) - set(expected))
     if unexpected:
         raise ValueError(f"{source}: unexpected tensor(s) {unexpected[:5]} for this configuration")
-    for name, meta_tensor in expected.items():
-        if name not in state:
-            raise ValueError(f"{source}: tensor {name!r} is missing")
-        if tuple(state[name].shape) != tuple(meta_tensor.shape):
-            raise ValueError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
-                             f"but the configuration expects {tuple(meta_tensor.shape)}")
+
+
+def expected_tensors(config: ModelConfig, convert: Callable[[StateDict, ModelConfig], StateDict]) -> StateDict:
+    """The names and shapes a checkpoint of ``config`` holds in a format, computed on the ``meta`` device."""
+    return convert(Transformer(config, device="meta").state_dict(), config)
+
+
+def load_into_model(state: StateDict, config: ModelConfig, source: str, device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None) -> Transformer:
+    """Build a model for ``config`` (on ``meta``, no allocation) and assign our-format ``state`` to it."""
+    model = Transformer(config, device="meta")
+    check_tensors(state, model.state_dict(), source)
     model.load_state_dict(state, assign=True)
-    model.to(device=device or "cpu", dtype=dtype)
-    model.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)
-    return model
+    model.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)  # the rotary tables were on `meta` too
+    return model.to(device=device, dtype=dtype)
 
 
 # -- Hugging Face ---------------------------------------------------------------------------------------------------
@@ -217,6 +225,7 @@ def import_hf(directory: str | Path, device: torch.device | str | None = None,
     else:
         raise FileNotFoundError(f"no {HF_WEIGHTS} or {HF_INDEX} in {directory} (only safetensors are read)")
     source = str(directory)
+    check_tensors(state, expected_tensors(config, to_hf_state_dict), source)
     return load_into_model(from_hf_state_dict(state, config, source), config, source, device, dtype)
 
 
@@ -301,6 +310,7 @@ def import_meta(directory: str | Path, device: torch.device | str | None = None,
     params = json.loads(params_path.read_text(encoding="utf-8"))
     config = config_from_meta(params, state["tok_embeddings.weight"].shape[0], str(params_path))
     source = str(directory)
+    check_tensors(state, expected_tensors(config, to_meta_state_dict), source)
     return load_into_model(from_meta_state_dict(state, config, source), config, source, device, dtype)
 
 

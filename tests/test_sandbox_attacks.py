@@ -422,6 +422,8 @@ class Battle:
     controls: list[object]
     zygote_children: set[int]
     judge_pids: set[int]
+    server_pids: set[int]
+    server_children: set[int]
     isolation: str
 
 
@@ -489,6 +491,8 @@ def _run_battle(tmp: Path, attacks: list[Attack], sandbox: Sandbox, monkeypatch:
         connections=connections, secret=secret, controls=controls,
         zygote_children=_children(sandbox._zygote.proc.pid),
         judge_pids={s.judge.pid for s in sandbox._all_slots if s.judge is not None},
+        server_pids={s.server.pid for s in sandbox._all_slots if s.server is not None},
+        server_children=set().union(*(_children(s.server.pid) for s in sandbox._all_slots if s.server is not None)),
         isolation=sandbox.isolation)
 
 
@@ -549,8 +553,9 @@ def test_sandbox_still_scores_normally_after_the_attacks(battle: Battle) -> None
     assert wrong.status == "failed", wrong
 
 
-def test_only_judges_remain_under_the_fork_server(battle: Battle) -> None:
-    assert battle.zygote_children <= battle.judge_pids
+def test_only_judges_and_slot_servers_remain_under_the_fork_servers(battle: Battle) -> None:
+    assert battle.zygote_children <= battle.judge_pids | battle.server_pids
+    assert battle.server_children == set()  # every candidate reaped
 
 
 def test_isolation_level_is_recorded(battle: Battle) -> None:

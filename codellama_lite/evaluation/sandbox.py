@@ -100,23 +100,40 @@ def _kill(pidfd: int, sig: int) -> None:
 
 
 class _Zygote:
-    """The fork server process and the (locked) request/reply conversation with it."""
+    """A fork server process and the (locked) request/reply conversation with it. The first one is a fresh
+    interpreter; each worker slot gets its own, forked from the first (so never touched by candidate or test code)
+    and living in the slot's cgroups, so its candidates are born there."""
 
-    def __init__(self) -> None:
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen | None = None, pidfd: int | None = None) -> None:
+        self.sock, self.proc, self.pidfd = sock, proc, pidfd
+        self.pid = proc.pid if proc is not None else None
+        self.lock = threading.Lock()
+        sock.settimeout(60)
+        try:
+            hello, _ = child.recv_msg(sock)
+        except (child.ChannelClosed, OSError) as exc:
+            self.close()
+            raise RuntimeError(f"a sandbox fork server failed to start: {exc}") from None
+        self.features: list[str] = hello["isolation"]
+
+    @classmethod
+    def start(cls) -> _Zygote:
         mine, theirs = socket.socketpair()
-        self.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-I", _CHILD_SCRIPT, "zygote", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_ZYGOTE_ENV, cwd="/", start_new_session=True)
         theirs.close()
-        mine.settimeout(60)
-        self.sock = mine
-        self.lock = threading.Lock()
+        return cls(mine, proc=proc)
+
+    def fork_server(self, cgroups: list[str]) -> _Zygote:
+        mine, theirs = socket.socketpair()
         try:
-            hello, _ = child.recv_msg(mine)
-        except (child.ChannelClosed, OSError) as exc:
-            self.close()
-            raise RuntimeError(f"the sandbox fork server failed to start: {exc}") from None
-        self.features: list[str] = hello["isolation"]
+            reply, pidfd = self.request({"op": "zygote", "cgroups": cgroups}, (theirs.fileno(),))
+        finally:
+            theirs.close()
+        server = _Zygote(mine, pidfd=pidfd)
+        server.pid = reply["pid"]
+        return server
 
     def request(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
         with self.lock:
@@ -126,24 +143,28 @@ class _Zygote:
             raise child.ChannelClosed("fork server reply without a process handle")
         return reply, got[0]
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
     def close(self) -> None:
-        self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.sock.close()  # the server exits on end of file; its candidates die with it (parent-death signal)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        elif self.pidfd is not None:
+            if not select.select([self.pidfd], [], [], 5)[0]:
+                _kill(self.pidfd, signal.SIGKILL)
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 class _SlotCgroups:
-    """One pids + memory + cpu cgroup (v1, as root) per worker slot, under this process's own cgroups: a fork bomb or
-    a memory-hungry tree in one slot cannot starve the others or the machine (each slot gets an equal CPU share,
-    however many processes it runs). Absent (None) where not possible."""
+    """One pids + memory cgroup (v1, as root) per worker slot, under this process's own cgroups: a fork bomb or a
+    memory-hungry tree in one slot cannot exhaust the others' process budget or the machine's memory. (A cpu cgroup
+    per slot would also share CPU fairly under a fork bomb, but cost a quarter of the throughput; a bomb's neighbours
+    may run slower and time out, never pass.) Absent (None) where not possible."""
 
-    CONTROLLERS = ("pids", "memory", "cpu")
+    CONTROLLERS = ("pids", "memory")
 
     def __init__(self, workers: int, nproc: int, memory_bytes: int) -> None:
         own = dict(line.split(":", 2)[1:] for line in open("/proc/self/cgroup").read().splitlines())
@@ -159,8 +180,7 @@ class _SlotCgroups:
                     path = f"{root}/slot{i}"
                     os.mkdir(path)
                     paths.append(path)
-                    limit, value = {"pids": ("pids.max", nproc), "memory": ("memory.limit_in_bytes", memory_bytes),
-                                    "cpu": ("cpu.shares", 1024)}[ctrl]
+                    limit, value = {"pids": ("pids.max", nproc), "memory": ("memory.limit_in_bytes", memory_bytes)}[ctrl]
                     with open(f"{path}/{limit}", "w") as fh:
                         fh.write(str(value))
         except OSError:
@@ -209,6 +229,7 @@ class _Judge:
 @dataclass
 class _Slot:
     judge: _Judge | None = None
+    server: _Zygote | None = None
     cgroups: list[str] | None = None
 
 
@@ -242,7 +263,7 @@ class Sandbox:
         self._closed = False
         self._zygote_lock = threading.Lock()
         self._cgroups = _SlotCgroups.create(workers, nproc, (memory_mb + 3 * tmpfs_mb + 256) << 20) if isolate else None
-        self._zygote = _Zygote()
+        self._zygote = _Zygote.start()
         self._all_slots = [_Slot(cgroups=self._cgroups.slots[i] if self._cgroups else None) for i in range(workers)]
         self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         for slot in self._all_slots:
@@ -319,6 +340,9 @@ class Sandbox:
     def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot], cgroups: _SlotCgroups | None) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         for slot in slots:
+            if slot.server is not None:
+                slot.server.close()
+                slot.server = None
             if slot.judge is not None:
                 slot.judge.close()
                 slot.judge = None
@@ -326,26 +350,47 @@ class Sandbox:
         if cgroups is not None:
             cgroups.close()
 
-    def _request(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
-        """Ask the fork server; if it died, start a new one once and ask again."""
-        zygote = self._zygote
+    def _main_zygote(self, failed: _Zygote | None = None) -> _Zygote:
+        """The first fork server, restarted if ``failed`` is it (it died)."""
+        with self._zygote_lock:
+            if failed is not None and self._zygote is failed:
+                failed.close()
+                self._zygote = _Zygote.start()
+                self._finalizer.detach()
+                self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote,
+                                                   self._all_slots, self._cgroups)
+            return self._zygote
+
+    def _ask_main(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
+        zygote = self._main_zygote()
         try:
             return zygote.request(req, fds)
         except (child.ChannelClosed, OSError):
-            with self._zygote_lock:
-                if self._zygote is zygote:
-                    zygote.close()
-                    self._zygote = _Zygote()
-                    self._finalizer.detach()
-                    self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote,
-                                                       self._all_slots, self._cgroups)
-            return self._zygote.request(req, fds)
+            return self._main_zygote(failed=zygote).request(req, fds)
+
+    def _spawn_candidate(self, slot: _Slot, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
+        """Ask the slot's fork server (starting or replacing it as needed) for a candidate process."""
+        for attempt in range(2):
+            if slot.server is None:
+                zygote = self._main_zygote()
+                try:
+                    slot.server = zygote.fork_server(slot.cgroups or [])
+                except (child.ChannelClosed, OSError):
+                    slot.server = self._main_zygote(failed=zygote).fork_server(slot.cgroups or [])
+            try:
+                return slot.server.request(req, fds)
+            except (child.ChannelClosed, OSError):
+                slot.server.close()
+                slot.server = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def _judge_for(self, slot: _Slot) -> _Judge:
         if slot.judge is None:
             mine, theirs = socket.socketpair()
             try:
-                reply, pidfd = self._request({"op": "judge"}, (theirs.fileno(),))
+                reply, pidfd = self._ask_main({"op": "judge"}, (theirs.fileno(),))
             finally:
                 theirs.close()
             slot.judge = _Judge(mine, pidfd, reply["pid"])
@@ -371,11 +416,11 @@ class Sandbox:
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         req = {"op": "candidate", "source": program.candidate, "entry_points": list(program.entry_points),
-               "workdir": workdir, "cgroups": slot.cgroups or [], **self._limits}
+               "workdir": workdir, **self._limits}
         if not self._isolate:
             req["force_features"] = features
         try:
-            reply, pidfd = self._request(req, (chan_candidate.fileno(), out_w, status_w))
+            reply, pidfd = self._spawn_candidate(slot, req, (chan_candidate.fileno(), out_w, status_w))
         finally:
             chan_candidate.close()
             os.close(out_w)
