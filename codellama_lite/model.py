@@ -95,17 +95,24 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(config.dim, (self.n_heads + 2 * self.n_kv_heads) * self.head_dim, bias=False)
         self.wo = nn.Linear(self.n_heads * self.head_dim, config.dim, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                causal: bool, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def project(self, x: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rotated queries ``(batch, n_heads, seq, head_dim)``, rotated keys and values ``(batch, n_kv_heads, ...)``."""
         batch, seq, _ = x.shape
         # Queries, keys and values in one product; heads move to dimension 1: (batch, heads, seq, head_dim).
         qkv = self.wqkv(x).view(batch, seq, self.n_heads + 2 * self.n_kv_heads, self.head_dim).transpose(1, 2)
         # Queries and keys share their positions, so one rotation serves both; values are not rotated.
         qk = apply_rope(qkv[:, : self.n_heads + self.n_kv_heads], cos, sin)
         q, k = qk.split((self.n_heads, self.n_kv_heads), dim=1)
-        v = qkv[:, self.n_heads + self.n_kv_heads:]
+        return q, k, qkv[:, self.n_heads + self.n_kv_heads:]
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                causal: bool, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        batch, seq, _ = x.shape
+        q, k, v = self.project(x, cos, sin)
         if cache is not None:
             k, v = cache.write(layer, k, v)
+        # softmax(q kᵀ / sqrt(head_dim) + causal mask) v, each query head reading key/value head h // group size.
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                              enable_gqa=self.n_kv_heads != self.n_heads)
         return self.wo(out.transpose(1, 2).reshape(batch, seq, self.n_heads * self.head_dim))
@@ -261,3 +268,30 @@ class Transformer(nn.Module):
         if attention_mask is not None:
             allowed = (allowed & attention_mask.bool()[:, None, :]) | (cols == rows)
         return allowed.unsqueeze(-3) if allowed.dim() == 3 else allowed[None, None], False
+
+
+@torch.no_grad()
+def attention_maps(model: Transformer, tokens: torch.Tensor) -> list[torch.Tensor]:
+    """Every layer's attention probabilities ``(batch, n_heads, seq, seq)`` for ``tokens``, for plots.
+
+    The forward pass never forms these matrices (the fused kernel does not need them); here each layer's input is
+    captured and ``softmax(q kᵀ / sqrt(head_dim))`` is computed explicitly, causal, with :func:`repeat_kv`.
+    """
+    captured: list[tuple[torch.Tensor, ...]] = []
+    hooks = [layer.attention.register_forward_pre_hook(lambda module, args: captured.append(args[:3]))
+             for layer in model.layers]
+    try:
+        model(tokens)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    maps = []
+    seq = tokens.shape[1]
+    causal = torch.ones(seq, seq, dtype=torch.bool, device=tokens.device).tril()
+    for layer, (x, cos, sin) in zip(model.layers, captured):
+        attention = layer.attention
+        q, k, _ = attention.project(x, cos, sin)
+        k = repeat_kv(k, attention.n_heads // attention.n_kv_heads)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(attention.head_dim)
+        maps.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1))
+    return maps

@@ -342,6 +342,17 @@ class Tokenizer:
         """Encode many texts on ``num_threads`` threads (default: every core)."""
         return self.processor.encode(list(texts), add_bos=bos, add_eos=eos, num_threads=num_threads or cpu_cores())
 
+    def decode_batch(self, batch: Sequence[Sequence[int]], num_threads: int | None = None) -> list[str]:
+        """Decode many id lists on ``num_threads`` threads (default: every core)."""
+        threads = num_threads or cpu_cores()
+        try:
+            try:
+                return self.processor.decode(list(batch), num_threads=threads)
+            except TypeError:  # numpy or torch integers: convert, then decode
+                return self.processor.decode([[int(i) for i in ids] for ids in batch], num_threads=threads)
+        except IndexError:
+            raise self._out_of_range([int(i) for ids in batch for i in ids]) from None
+
     def pieces(self, text: str) -> list[str]:
         """The pieces of ``text``, as strings (``▁`` marks a space)."""
         return self.processor.encode(text, out_type=str)
@@ -365,8 +376,11 @@ class Tokenizer:
         try:
             return processor.decode(ids)
         except IndexError:
-            bad = [i for i in ids if not 0 <= i < self.vocab_size]
-            raise ValueError(f"token ids out of range 0..{self.vocab_size - 1}: {bad[:10]}") from None
+            raise self._out_of_range(ids) from None
+
+    def _out_of_range(self, ids: list[int]) -> ValueError:
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        return ValueError(f"token ids out of range 0..{self.vocab_size - 1}: {bad[:10]}")
 
     def infill_prompt(self, prefix: str, suffix: str, suffix_first: bool = False) -> list[int]:
         """The prompt that asks the model for the middle between ``prefix`` and ``suffix`` (REFERENCE §2).

@@ -472,8 +472,10 @@ def _run_battle(tmp: Path, attacks: list[Attack], sandbox: Sandbox, monkeypatch:
         programs.append(Program(candidate=SETUP + code, test=TEST + CHECK, entry_points=("sum_squares",),
                                 setup=SETUP, task_id=a.name))
     verdicts = dict(zip((a.name for a in attacks), sandbox.run(programs)))
+    # the same Sandbox, with room to spare: on a loaded CI machine a 1-2 s limit is no test of correctness
     controls = sandbox.run([Program(SETUP + CORRECT, TEST + CHECK, ("sum_squares",), SETUP, "control-correct"),
-                            Program(SETUP + WRONG, TEST + CHECK, ("sum_squares",), SETUP, "control-wrong")])
+                            Program(SETUP + WRONG, TEST + CHECK, ("sum_squares",), SETUP, "control-wrong")],
+                           timeout=20.0)
     connections = 0
     while True:
         try:
@@ -500,7 +502,7 @@ def _run_battle(tmp: Path, attacks: list[Attack], sandbox: Sandbox, monkeypatch:
 def battle(tmp_path_factory: pytest.TempPathFactory) -> Battle:
     tmp = tmp_path_factory.mktemp("attacks")
     tmp.chmod(0o755)
-    with pytest.MonkeyPatch.context() as mp, Sandbox(timeout=1.0, workers=4, memory_mb=512) as sandbox:
+    with pytest.MonkeyPatch.context() as mp, Sandbox(timeout=2.0, workers=4, memory_mb=512) as sandbox:
         return _run_battle(tmp, ATTACKS, sandbox, mp)
 
 

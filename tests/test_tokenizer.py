@@ -101,7 +101,7 @@ def test_round_trip_on_every_file_of_the_default_corpus(small_tokenizer):
     texts, report = read_corpus()
     assert report.files_read > 100
     encoded = small_tokenizer.encode_batch(texts)
-    decoded = small_tokenizer.processor.decode(encoded)
+    decoded = small_tokenizer.decode_batch(encoded)
     mismatches = [i for i, (text, back) in enumerate(zip(texts, decoded)) if text != back]
     assert not mismatches, f"{len(mismatches)} files do not round-trip, first: {texts[mismatches[0]][:200]!r}"
 
@@ -122,6 +122,8 @@ def test_pickles_with_its_model(small_tokenizer):
 def test_decode_rejects_out_of_range_ids(small_tokenizer):
     with pytest.raises(ValueError, match="out of range"):
         small_tokenizer.decode([5, small_tokenizer.vocab_size])
+    with pytest.raises(ValueError, match="out of range"):
+        small_tokenizer.decode_batch([[5], [-1]])
 
 
 # --- infilling prompts with Meta's layout where transformers differs (empty suffix, <FILL_ME>) ---

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Command groups, in chapter order; each names a module of this package.
-GROUPS = ("workbook", "exercises", "tokenizer", "eval")
+GROUPS = ("workbook", "exercises", "tokenizer", "model", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

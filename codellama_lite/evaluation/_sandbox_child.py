@@ -25,7 +25,6 @@ import base64
 import gc
 import builtins
 import ctypes
-import errno
 import importlib
 import importlib.util
 import json
@@ -667,27 +666,31 @@ def supervise(req: dict, chan_fd: int, out_fd: int) -> None:
     if "pidns" not in features:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_DUMPABLE, 0)
-    child = os.fork()
-    if child == 0:
-        candidate_main(req, chan_fd, out_fd)
-        os._exit(0)
-    os.close(chan_fd)
-    os.close(out_fd)
-    me = os.getpid()
+    child = 0
 
     def stop(signum: int, frame: object) -> None:
-        try:
-            os.killpg(child, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.kill(child, signal.SIGKILL)
-        except OSError:
-            pass
+        if child:
+            for kill, target in ((os.killpg, child), (os.kill, child)):
+                try:
+                    kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
 
+    # handlers first: a stop request that arrives before we have forked (or right after) must not kill us and
+    # orphan the candidate's tree
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGALRM, stop)  # backstop if the parent itself is gone
     signal.alarm(int(math.ceil(req["timeout"])) + 5)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    child = os.fork()
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        candidate_main(req, chan_fd, out_fd)
+        os._exit(0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a pending stop now finds ``child`` set
+    os.close(chan_fd)
+    os.close(out_fd)
+    me = os.getpid()
     _, status = os.waitpid(child, 0)
     stop(0, None)
     _kill_descendants(me)

@@ -173,6 +173,7 @@ class _SlotCgroups:
         try:
             for ctrl in self.CONTROLLERS:
                 parent = f"/sys/fs/cgroup/{ctrl}{own.get(ctrl, '/').rstrip('/')}"
+                self._sweep_stale(parent)
                 root = f"{parent}/codellama-sandbox-{os.getpid()}-{id(self):x}"
                 os.mkdir(root)
                 self.roots.append(root)
@@ -187,6 +188,17 @@ class _SlotCgroups:
             self.close()
             raise
 
+    @staticmethod
+    def _sweep_stale(parent: str) -> None:
+        """Remove empty groups left by sandboxes whose owner was killed before it could close them."""
+        for name in os.listdir(parent):
+            parts = name.split("-")
+            if name.startswith("codellama-sandbox-") and len(parts) == 4 and parts[2].isdigit() \
+                    and not os.path.exists(f"/proc/{parts[2]}"):
+                stale = _SlotCgroups.__new__(_SlotCgroups)
+                stale.roots = [os.path.join(parent, name)]
+                stale.close(attempts=1)
+
     @classmethod
     def create(cls, workers: int, nproc: int, memory_bytes: int) -> _SlotCgroups | None:
         if os.geteuid() != 0 or not all(os.path.isdir(f"/sys/fs/cgroup/{c}") for c in cls.CONTROLLERS):
@@ -196,9 +208,9 @@ class _SlotCgroups:
         except OSError:
             return None
 
-    def close(self) -> None:
+    def close(self, attempts: int = 50) -> None:
         for root in self.roots:
-            for _ in range(50):  # a just-killed tree may take a moment to leave its cgroup
+            for _ in range(attempts):  # a just-killed tree may take a moment to leave its cgroup
                 try:
                     for entry in os.listdir(root):
                         if entry.startswith("slot"):
@@ -277,12 +289,14 @@ class Sandbox:
     def isolation(self) -> str:
         return "+".join(self._features())
 
-    def run(self, programs: Sequence[Program], progress: bool = False) -> list[Verdict]:
-        """Verdicts in the programs' order, judged in parallel; a tqdm progress bar when ``progress``."""
+    def run(self, programs: Sequence[Program], progress: bool = False, *,
+            timeout: float | None = None) -> list[Verdict]:
+        """Verdicts in the programs' order, judged in parallel; a tqdm progress bar when ``progress``;
+        ``timeout`` overrides the Sandbox's wall-clock limit for these programs."""
         programs = list(programs)
         for program in programs:
             self._check_program(program)
-        futures = [self._pool.submit(self.run_one, program) for program in programs]
+        futures = [self._pool.submit(self.run_one, program, timeout=timeout) for program in programs]
         if progress:
             from tqdm.auto import tqdm
 
@@ -295,14 +309,16 @@ class Sandbox:
                 bar.close()
         return [future.result() for future in futures]
 
-    def run_one(self, program: Program) -> Verdict:
+    def run_one(self, program: Program, *, timeout: float | None = None) -> Verdict:
         """Judge one program (thread-safe; blocks until a worker slot is free)."""
         self._check_program(program)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
         if self._closed:
             raise RuntimeError("this Sandbox is closed")
         slot = self._slots.get()
         try:
-            return self._judge(slot, program)
+            return self._judge(slot, program, self.timeout if timeout is None else float(timeout))
         finally:
             self._slots.put(slot)
 
@@ -401,9 +417,9 @@ class Sandbox:
             slot.judge.close()
             slot.judge = None
 
-    def _judge(self, slot: _Slot, program: Program) -> Verdict:
+    def _judge(self, slot: _Slot, program: Program, timeout: float) -> Verdict:
         start = time.monotonic()
-        deadline = start + self.timeout
+        deadline = start + timeout
         features = self._features()
         isolation = "+".join(features)
         judge = self._judge_for(slot)
@@ -416,7 +432,7 @@ class Sandbox:
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         req = {"op": "candidate", "source": program.candidate, "entry_points": list(program.entry_points),
-               "workdir": workdir, **self._limits}
+               "workdir": workdir, **self._limits, "timeout": timeout}
         if not self._isolate:
             req["force_features"] = features
         try:
@@ -452,7 +468,7 @@ class Sandbox:
         text = output.decode("utf-8", "replace")[:_OUTPUT_KEPT]
         seconds = time.monotonic() - start
         if result is None:
-            return Verdict("timeout", f"wall-clock limit of {self.timeout:g} s exceeded", seconds, isolation, text)
+            return Verdict("timeout", f"wall-clock limit of {timeout:g} s exceeded", seconds, isolation, text)
         if result.get("judge_died"):
             return Verdict("error", f"the judge process died ({result['judge_died']}); candidate {_describe_exit(code)}",
                            seconds, isolation, text)

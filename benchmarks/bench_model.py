@@ -1,0 +1,222 @@
+"""Our decoder against transformers' ``LlamaForCausalLM``: training throughput, peak memory, cached greedy decoding.
+
+Same run, same shape, alternating (issue 4): hidden 256, 8 layers, 8 query / 4 key-value heads, FFN 688,
+vocabulary 4,096, rope_theta 1e6 (the ``small`` preset); float32 on CPU with 2 threads; AdamW.
+
+* Training: batch 8 × 256 tokens, forward + cross-entropy + backward + AdamW step. Each side runs in its own fresh
+  subprocess (so its peak RSS is its own), ours and theirs alternately, ``--rounds`` times; medians and ratios.
+  Targets: tokens/s ≥ 1.3× transformers; peak RSS ≤ transformers'.
+* Generation: greedy, 256 new tokens after a 32-token prompt, with the KV cache, batch 1 and 8 (both sides in one
+  process, alternating; the tokens must agree). Targets: ≥ 2× at batch 1, ≥ 1.5× at batch 8.
+* ``--compile``: also time ``torch.compile``'d training for us (compilation excluded, reported separately).
+* ``--mfu``: on a CUDA GPU, model-FLOPs utilisation of a bf16 training step of the ``1b`` preset (skipped on CPU).
+
+    python benchmarks/bench_model.py                # everything (about 5 minutes on 2 cores)
+    python benchmarks/bench_model.py --only generate --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from codellama_lite.config import ModelConfig
+from codellama_lite.costs import flops_per_token
+from codellama_lite.model import Transformer
+
+CONFIG = ModelConfig.preset("small")
+BATCH, SEQ = 8, 256
+THREADS = 2
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build(impl: str, config: ModelConfig = CONFIG, seed: int = 0):
+    """Our model or a transformers twin with the same weights; a callable tokens -> logits."""
+    torch.manual_seed(seed)
+    model = Transformer(config)
+    if impl == "ours":
+        return model, model
+    from codellama_lite.interop import to_transformers
+
+    twin = to_transformers(model).train()
+    del model
+    return twin, lambda tokens: twin(tokens).logits
+
+
+# -- workers (one side, one process) ----------------------------------------------------------------------------
+
+def train_worker(impl: str, steps: int, compile_model: bool) -> dict:
+    torch.set_num_threads(THREADS)
+    rss_start = _rss_mb()
+    module, forward = build(impl)
+    if compile_model:
+        forward = torch.compile(forward)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    data = torch.randint(0, CONFIG.vocab_size, (BATCH, SEQ + 1), generator=torch.Generator().manual_seed(1))
+    inputs, targets = data[:, :-1], data[:, 1:]
+
+    def step() -> float:
+        logits = forward(inputs)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.item()
+
+    rss_model = _rss_mb()
+    start = time.perf_counter()
+    step()  # warm-up: optimizer state, allocator, (compilation)
+    warmup = time.perf_counter() - start
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {"impl": impl, "compiled": compile_model, "step_seconds": times, "warmup_seconds": warmup,
+            "peak_rss_mb": _rss_mb(), "rss_before_model_mb": rss_start, "rss_with_model_mb": rss_model}
+
+
+def run_worker(impl: str, steps: int, compile_model: bool) -> dict:
+    command = [sys.executable, __file__, "--worker", impl, "--train-steps", str(steps)]
+    if compile_model:
+        command.append("--compile")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {impl} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the comparisons ----------------------------------------------------------------------------------------------
+
+def bench_training(rounds: int, steps: int, compile_model: bool) -> None:
+    tokens = BATCH * SEQ
+    results: dict[str, list[dict]] = {"ours": [], "transformers": []}
+    if compile_model:
+        results["ours+compile"] = []
+    for round_ in range(rounds):
+        for label in results:
+            impl = "ours" if label.startswith("ours") else "hf"
+            results[label].append(run_worker(impl, steps, label == "ours+compile"))
+        print(f"  round {round_ + 1}/{rounds}: " + ", ".join(
+            f"{label} {tokens / statistics.median(r[-1]['step_seconds']):,.0f} tok/s" for label, r in results.items()),
+            flush=True)
+    base_speed = tokens / statistics.median([t for r in results["transformers"] for t in r["step_seconds"]])
+    base_rss = statistics.median(r["peak_rss_mb"] for r in results["transformers"])
+    base_growth = statistics.median(r["peak_rss_mb"] - r["rss_before_model_mb"] for r in results["transformers"])
+    print(f"\ntraining step, batch {BATCH}x{SEQ}, float32, AdamW, {THREADS} threads ({rounds} processes x {steps} "
+          "steps each, medians)")
+    print(f"{'':>14} {'tokens/s':>10} {'ratio':>6} {'peak RSS MB':>12} {'ratio':>6} {'RSS growth MB':>14}")
+    for label, runs in results.items():
+        speed = tokens / statistics.median([t for r in runs for t in r["step_seconds"]])
+        rss = statistics.median(r["peak_rss_mb"] for r in runs)
+        growth = statistics.median(r["peak_rss_mb"] - r["rss_before_model_mb"] for r in runs)
+        print(f"{label:>14} {speed:10,.0f} {speed / base_speed:5.2f}x {rss:12,.0f} {rss / base_rss:5.2f}x "
+              f"{growth:14,.0f}")
+        if label == "ours+compile":
+            print(f"{'':>14} (compilation: {statistics.median(r['warmup_seconds'] for r in runs):.0f} s per process)")
+    print("targets: tokens/s >= 1.30x transformers; peak RSS <= transformers'")
+
+
+@torch.inference_mode()
+def bench_generation(rounds: int, new_tokens: int, prompt_len: int, batches: list[int]) -> None:
+    from codellama_lite.generate import generate
+    from codellama_lite.interop import to_transformers
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    ours = Transformer(CONFIG).eval()
+    twin = to_transformers(ours)
+    print(f"\ngreedy generation, {new_tokens} new tokens after {prompt_len} prompt tokens, KV cache, float32, "
+          f"{THREADS} threads ({rounds} alternating rounds, medians)")
+    print(f"{'batch':>5} {'ours tok/s':>11} {'transformers tok/s':>19} {'ratio':>6} {'target':>6} {'same tokens':>11}")
+    for batch in batches:
+        prompts = torch.randint(3, CONFIG.vocab_size, (batch, prompt_len), generator=torch.Generator().manual_seed(2))
+        ours_times, their_times, same = [], [], True
+        for _ in range(rounds):
+            start = time.perf_counter()
+            mine = generate(ours, prompts.tolist(), new_tokens)
+            ours_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            theirs = twin.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
+                                   min_new_tokens=new_tokens, do_sample=False, pad_token_id=0, eos_token_id=None)
+            their_times.append(time.perf_counter() - start)
+            same &= [c.tokens for c in mine] == theirs[:, prompt_len:].tolist()
+        ours_speed = batch * new_tokens / statistics.median(ours_times)
+        their_speed = batch * new_tokens / statistics.median(their_times)
+        target = 2.0 if batch == 1 else 1.5
+        print(f"{batch:5d} {ours_speed:11,.0f} {their_speed:19,.0f} {ours_speed / their_speed:5.2f}x "
+              f"{target:5.1f}x {str(same):>11}", flush=True)
+
+
+def bench_mfu(steps: int = 10, batch: int = 4, seq: int = 2048, peak_tflops: float | None = None) -> None:
+    """bf16 training-step model-FLOPs utilisation of the ~1B preset on a CUDA GPU (PaLM's FLOPs convention)."""
+    if not torch.cuda.is_available():
+        print("\nMFU: skipped (no CUDA device; this path is unmeasured on CPU)")
+        return
+    name = torch.cuda.get_device_name()
+    peak = peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    if peak is None:
+        print(f"\nMFU: unknown peak for {name!r}; pass --peak-tflops")
+        return
+    config = ModelConfig.preset("1b", max_seq_len=seq)
+    torch.manual_seed(0)
+    model = Transformer(config, device="cuda", dtype=torch.bfloat16)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    data = torch.randint(0, config.vocab_size, (batch, seq + 1), device="cuda")
+    times = []
+    for i in range(steps + 2):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        logits = model(data[:, :-1])
+        loss = F.cross_entropy(logits.float().reshape(-1, config.vocab_size), data[:, 1:].reshape(-1))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    tokens_per_s = batch * seq / statistics.median(times)
+    achieved = flops_per_token(config, seq, training=True) * tokens_per_s
+    print(f"\nMFU on {name}: 1b preset, bf16, batch {batch}x{seq}: {tokens_per_s:,.0f} tokens/s, "
+          f"{achieved / 1e12:.0f} TFLOP/s of {peak:.0f} peak = MFU {achieved / (peak * 1e12):.1%}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("train", "generate", "mfu"), default=None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=4)
+    parser.add_argument("--gen-tokens", type=int, default=256)
+    parser.add_argument("--prompt-len", type=int, default=32)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd training (slow to compile)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for --mfu")
+    parser.add_argument("--worker", choices=("ours", "hf"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(train_worker(args.worker, args.train_steps, args.compile)))
+        return 0
+    print(f"torch {torch.__version__}; config {CONFIG}")
+    if args.only in (None, "train"):
+        bench_training(args.rounds, args.train_steps, args.compile)
+    if args.only in (None, "generate"):
+        bench_generation(args.rounds, args.gen_tokens, args.prompt_len, args.batches)
+    if args.only in (None, "mfu"):
+        bench_mfu(peak_tflops=args.peak_tflops)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
