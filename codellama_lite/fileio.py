@@ -7,6 +7,7 @@ model, checkpoint or results file behind.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -48,14 +49,18 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]])
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Read JSON lines; a malformed line raises ``ValueError`` naming the file and line number.
+def iter_jsonl(path: str | os.PathLike[str], *, drop_cut_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, record)`` for each non-blank line of a ``.jsonl`` (or ``.jsonl.gz``) file.
 
-    A final line without a newline (an append cut off mid-write) is ignored, which makes append-only files resumable.
+    A malformed line raises ``ValueError`` naming the file and line number. With ``drop_cut_tail`` a final line
+    without a newline (an append cut off mid-write) is ignored, which makes append-only files resumable.
     """
-    with open(path, encoding="utf-8") as handle:
-        complete_lines = handle.read().split("\n")[:-1]
-    for number, line in enumerate(complete_lines, start=1):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    if drop_cut_tail or not lines[-1].strip():
+        lines = lines[:-1]
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -64,7 +69,12 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{path}: line {number} is not valid JSON ({error.msg})") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path}: line {number} is not a JSON object")
-        yield record
+        yield number, record
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The records of an append-only JSONL file, ignoring a final line cut off mid-write."""
+    return (record for _, record in iter_jsonl(path, drop_cut_tail=True))
 
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:

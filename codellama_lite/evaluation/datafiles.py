@@ -1,15 +1,14 @@
 """Reading benchmark data files: JSON lines, optionally gzipped, every error naming the file and line.
 
-Unlike :func:`codellama_lite.fileio.read_jsonl` (made for append-only files, where an unterminated last line is a
-write cut short), a data file's last line counts even without a newline.
+Unlike an append-only samples file, a data file's last line counts even without a newline.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
+
+from codellama_lite.fileio import iter_jsonl
 
 
 def read_records(path: str | Path, what: str = "data") -> Iterator[tuple[int, dict]]:
@@ -17,18 +16,7 @@ def read_records(path: str | Path, what: str = "data") -> Iterator[tuple[int, di
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}: line {number} is not valid JSON ({error.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {number} is not a JSON object")
-            yield number, record
+    yield from iter_jsonl(path)
 
 
 def require(record: dict, field: str, kind: type | tuple[type, ...], path: str | Path, number: int) -> object:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from codellama_lite.fileio import append_jsonl, read_jsonl, write_jsonl
+from codellama_lite.fileio import append_jsonl, iter_jsonl, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def read_samples(path: str | Path) -> list[Sample]:
     if not path.is_file():
         raise FileNotFoundError(f"samples file not found: {path}")
     samples, seen, order = [], set(), Counter()
-    for number, record in _numbered(path):
+    for number, record in iter_jsonl(path, drop_cut_tail=True):
         task_id, completion = record.get("task_id"), record.get("completion")
         if not isinstance(task_id, str) or isinstance(task_id, bool):
             task_id = _task_id_from(record, path, number)
@@ -65,15 +65,6 @@ def read_samples(path: str | Path) -> list[Sample]:
         order[task_id] += 1
         samples.append(Sample(task_id, index, completion))
     return samples
-
-
-def _numbered(path: Path) -> Iterable[tuple[int, dict]]:
-    """``read_jsonl`` with each record's line number (blank lines keep their numbers)."""
-    lines = path.read_text(encoding="utf-8").split("\n")[:-1]
-    records = iter(read_jsonl(path))
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            yield number, next(records)
 
 
 def _task_id_from(record: dict, path: Path, number: int) -> str:
@@ -138,7 +129,7 @@ def read_results(path: str | Path) -> list[Result]:
     if not path.is_file():
         raise FileNotFoundError(f"results file not found: {path}")
     results = []
-    for number, record in _numbered(path):
+    for number, record in iter_jsonl(path, drop_cut_tail=True):
         try:
             results.append(Result(**record))
         except TypeError as error:
