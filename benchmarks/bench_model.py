@@ -114,7 +114,6 @@ def bench_training(rounds: int, steps: int, compile_model: bool) -> None:
             flush=True)
     base_speed = tokens / statistics.median([t for r in results["transformers"] for t in r["step_seconds"]])
     base_rss = statistics.median(r["peak_rss_mb"] for r in results["transformers"])
-    base_growth = statistics.median(r["peak_rss_mb"] - r["rss_before_model_mb"] for r in results["transformers"])
     print(f"\ntraining step, batch {BATCH}x{SEQ}, float32, AdamW, {THREADS} threads ({rounds} processes x {steps} "
           "steps each, medians)")
     print(f"{'':>14} {'tokens/s':>10} {'ratio':>6} {'peak RSS MB':>12} {'ratio':>6} {'RSS growth MB':>14}")
