@@ -64,16 +64,17 @@ def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
 
 
 class KVCache:
-    """Preallocated keys and values of every layer: ``(n_layers, batch, n_kv_heads, max_len, head_dim)`` each.
+    """Preallocated keys and values: per layer, one ``(batch, n_kv_heads, max_len, head_dim)`` tensor each.
 
     ``length`` counts the positions already written; :meth:`Transformer.forward` appends after them and advances it.
+    (One tensor per layer rather than one for all: a compiled step then updates whole tensors, not views of one.)
     """
 
     def __init__(self, config: ModelConfig, batch_size: int, max_len: int,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
-        shape = (config.n_layers, batch_size, config.kv_heads, max_len, config.head_dim)
-        self.keys = torch.zeros(shape, device=device, dtype=dtype)
-        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        shape = (batch_size, config.kv_heads, max_len, config.head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
         self.batch_size = batch_size
         self.max_len = max_len
         self.length = 0
@@ -81,9 +82,30 @@ class KVCache:
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store one layer's new keys/values at ``length``; return all keys/values so far (views, no copy)."""
         end = self.length + keys.shape[2]
-        self.keys[layer, :, :, self.length:end] = keys
-        self.values[layer, :, :, self.length:end] = values
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        self.keys[layer][:, :, self.length:end] = keys
+        self.values[layer][:, :, self.length:end] = values
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def at(self, slot: torch.Tensor) -> KVSlot:
+        """A writer for one fixed-shape decoding step at position ``slot`` (see :meth:`Transformer.decode_step`)."""
+        return KVSlot(self, slot)
+
+
+class KVSlot:
+    """Writes one step's keys/values at a position held in a tensor and returns every layer's *whole* buffers.
+
+    Shapes then never change from step to step, so one compiled step serves every position; the attention mask
+    hides the slots not written yet.
+    """
+
+    def __init__(self, cache: KVCache, slot: torch.Tensor) -> None:
+        self.cache, self.slot = cache, slot
+
+    def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        all_keys, all_values = self.cache.keys[layer], self.cache.values[layer]
+        all_keys.index_copy_(2, self.slot, keys)
+        all_values.index_copy_(2, self.slot, values)
+        return all_keys, all_values
 
 
 class Attention(nn.Module):
@@ -107,7 +129,7 @@ class Attention(nn.Module):
         return q, k, qkv[:, self.n_heads + self.n_kv_heads:]
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                causal: bool, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+                causal: bool, cache: KVCache | KVSlot | None = None, layer: int = 0) -> torch.Tensor:
         batch, seq, _ = x.shape
         q, k, v = self.project(x, cos, sin)
         if cache is not None:
@@ -142,7 +164,7 @@ class TransformerBlock(nn.Module):
         self.feed_forward = FeedForward(config)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                causal: bool, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+                causal: bool, cache: KVCache | KVSlot | None = None, layer: int = 0) -> torch.Tensor:
         h = x + self.attention(self.attention_norm(x), cos, sin, mask, causal, cache, layer)
         return h + self.feed_forward(self.ffn_norm(h))
 
@@ -237,6 +259,26 @@ class Transformer(nn.Module):
         if last_only:
             h = h[:, -1:]
         return self.output(self.norm(h))
+
+    def decode_step(self, tokens: torch.Tensor, cache: KVCache, slot: torch.Tensor,
+                    real: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, vocab)`` for one new token per row, ``tokens`` ``(batch, 1)``, written at cache position
+        ``slot`` (a one-element tensor) — the same result as :meth:`forward` with the cache, in fixed shapes.
+
+        ``real`` ``(batch, cache.max_len)`` marks real tokens (1) and left padding (0), as ``attention_mask`` does;
+        the token attends to the real positions up to ``slot`` and is rotated by their count. Every tensor keeps its
+        shape whatever the position, so ``torch.compile`` compiles this once (:func:`codellama_lite.generate.generate`
+        with ``compile=True``). The caller advances ``cache.length``.
+        """
+        allowed = real.bool() & (torch.arange(cache.max_len, device=tokens.device) <= slot)
+        positions = allowed.sum(-1, keepdim=True) - 1
+        cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        mask = allowed[:, None, None, :]
+        writer = cache.at(slot)
+        h = self.tok_embeddings(tokens)
+        for index, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, mask, False, writer, index)
+        return self.output(self.norm(h))[:, -1]
 
     def _rope_for(self, start: int, seq: int, positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin for this chunk: ``(seq, head_dim)`` for shared positions, ``(batch, 1, seq, head_dim)`` per row."""

@@ -32,8 +32,9 @@ def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     source = common.add_mutually_exclusive_group(required=True)
     source.add_argument("--score", type=Path, metavar="SAMPLES", help="score an existing samples file (JSONL)")
-    source.add_argument("--checkpoint", type=Path, help="generate from this checkpoint (ours, or --hf format)")
-    common.add_argument("--hf", action="store_true", help="the checkpoint is a Hugging Face Llama directory")
+    source.add_argument("--checkpoint", type=Path, help="generate from a checkpoint directory: Hugging Face format (config.json + safetensors, what "
+                        "codellama_lite.interop.export_hf writes) or Meta's (params.json + consolidated.*.pth)")
+    common.add_argument("--hf", action="store_true", help="treat the checkpoint as Hugging Face format even without config.json detection")
     common.add_argument("--tokenizer", type=Path, help="SentencePiece model (default: the checkpoint's)")
     common.add_argument("--samples", type=Path, help="samples file to append to when generating")
     common.add_argument("--results", type=Path, help="results file (default: SAMPLES with .results.jsonl)")
