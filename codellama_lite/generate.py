@@ -11,7 +11,7 @@ so each row is positioned and attended exactly as if it were alone. The prompt i
 
 from __future__ import annotations
 
-import weakref
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -102,7 +102,7 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     Greedy when ``temperature == 0``; otherwise seeded sampling (``seed``) with top-p. A row stops at any of
     ``stop_ids`` (e.g. EOS, EOT) or once its decoded text contains one of ``stop_strings`` (needs ``tokenizer``);
     the loop ends when every row has stopped. ``compile=True`` decodes with :func:`compiled_decode_step` (the same
-    tokens; the first call per model and batch size spends tens of seconds compiling).
+    tokens; the first call per model and batch size spends about ten seconds compiling).
     """
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
@@ -126,8 +126,10 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     length = prompt_len
     logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, length), last_only=True)[:, -1]
     if compile:
-        decode_step = compiled_decode_step(model)
+        decode_step = compiled_decode_step()
         real = full_mask if padded else mask.new_ones(batch, prompt_len + max_new_tokens)
+        if model.rope_cos.shape[0] < prompt_len + max_new_tokens:  # the compiled step cannot grow the table
+            model.reset_rope(inv_freq=model.inv_freq, max_seq_len=prompt_len + max_new_tokens)
     steps = 0
     for step in range(max_new_tokens):
         next_token = sample_next(logits, temperature, top_p, generator)
@@ -142,7 +144,7 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
             break
         length += 1
         if compile:
-            logits = decode_step(next_token[:, None], cache, torch.tensor([length - 1], device=device), real)
+            logits = decode_step(model, next_token[:, None], cache, torch.tensor([length - 1], device=device), real)
             cache.length = length
         else:
             logits = model(next_token[:, None], cache=cache, attention_mask=_mask_upto(full_mask, length))[:, -1]
@@ -150,25 +152,13 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
                         tokenizer, stop_strings)
 
 
-import os, json
-COMPILE_OPTIONS = json.loads(os.environ.get("CO", "{}"))
-_COMPILED: weakref.WeakKeyDictionary[Transformer, tuple[tuple[int, ...], Callable[..., torch.Tensor]]] = \
-    weakref.WeakKeyDictionary()
+@functools.cache
+def compiled_decode_step() -> Callable[..., torch.Tensor]:
+    """:meth:`Transformer.decode_step` through ``torch.compile``, called as ``step(model, tokens, cache, slot, real)``.
 
-
-def compiled_decode_step(model: Transformer) -> Callable[..., torch.Tensor]:
-    """:meth:`Transformer.decode_step` through ``torch.compile`` with inductor's freezing and max-autotune.
-
-    Freezing bakes the weights into the compiled code as constants, which lets inductor repack them for its own CPU
-    matrix-vector kernels (at batch 1 about 3x faster than the generic matrix product). Frozen weights would go
-    stale when the model trains, so the step is compiled again whenever a parameter has changed in place.
+    Its shapes are fixed, so it compiles once per model and batch size, whatever the position.
     """
-    versions = tuple(param._version for param in model.parameters())
-    cached = _COMPILED.get(model)
-    if cached is None or cached[0] != versions:
-        step = torch.compile(model.decode_step, fullgraph=True, options=COMPILE_OPTIONS)
-        cached = _COMPILED[model] = (versions, step)
-    return cached[1]
+    return torch.compile(Transformer.decode_step, fullgraph=True)
 
 
 def _mask_upto(full_mask: torch.Tensor | None, length: int) -> torch.Tensor | None:
