@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from codellama_lite.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
@@ -30,3 +32,16 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path):
     path.write_text('{"a": 1}\nnot json\n')
     with pytest.raises(ValueError, match=r"bad.jsonl: line 2"):
         list(read_jsonl(path))
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    with atomic_open(tmp_path / "new.txt") as handle:
+        handle.write("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    (tmp_path / "kept.txt").write_text("old")
+    os.chmod(tmp_path / "kept.txt", 0o640)
+    with atomic_open(tmp_path / "kept.txt") as handle:
+        handle.write("new")
+    assert (tmp_path / "kept.txt").stat().st_mode & 0o777 == 0o640
