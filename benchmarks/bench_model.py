@@ -10,10 +10,13 @@ vocabulary 4,096, rope_theta 1e6 (the ``small`` preset); float32 on CPU with 2 t
   process, alternating; the tokens must agree). Targets: ≥ 2× at batch 1, ≥ 1.5× at batch 8.
 * ``--compile``: also time ours with ``torch.compile``: the training forward + loss, and decoding with
   ``generate(..., compile=True)`` (compilation excluded, reported separately; transformers stays uncompiled).
+* Layout (``--only layout``): our inference weight layouts (``plain`` F.linear, ``transposed`` copy, oneDNN
+  ``packed`` copy; see :class:`codellama_lite.model.Linear`): one step's 33 matrix products alone, then generation.
 * ``--mfu``: on a CUDA GPU, model-FLOPs utilisation of a bf16 training step of the ``1b`` preset (skipped on CPU).
 
     python benchmarks/bench_model.py                # everything (about 5 minutes on 2 cores)
     python benchmarks/bench_model.py --only generate --rounds 5
+    python benchmarks/bench_model.py --only layout
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.model import Transformer
+from codellama_lite.model import Linear, Transformer
 
 CONFIG = ModelConfig.preset("small")
 BATCH, SEQ = 8, 256
@@ -133,17 +136,25 @@ def bench_training(rounds: int, steps: int, compile_model: bool) -> None:
     print("targets: tokens/s >= 1.30x transformers; peak RSS <= transformers'")
 
 
-@torch.inference_mode()
 def bench_generation(rounds: int, new_tokens: int, prompt_len: int, batches: list[int], compile_model: bool) -> None:
-    from codellama_lite.generate import generate
     from codellama_lite.interop import to_transformers
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    ours = Transformer(CONFIG).eval()
+    ours = Transformer(CONFIG).eval()  # built as a user builds them: outside inference mode
     twin = to_transformers(ours)
     print(f"\ngreedy generation, {new_tokens} new tokens after {prompt_len} prompt tokens, KV cache, float32, "
-          f"{THREADS} threads ({rounds} alternating rounds, medians)")
+          f"{THREADS} threads ({rounds} alternating rounds, medians); our inference layout: {Linear.inference_layout}")
+    with torch.inference_mode():
+        _compare_generation(ours, twin, rounds, new_tokens, prompt_len, batches, compile_model)
+    print(f"extra memory of our inference weight copies: {ours.drop_decode_weights() / 2**20:.1f} MiB "
+          f"(weights {sum(p.nbytes for p in ours.parameters()) / 2**20:.1f} MiB)")
+
+
+def _compare_generation(ours: Transformer, twin, rounds: int, new_tokens: int, prompt_len: int, batches: list[int],
+                        compile_model: bool) -> None:
+    from codellama_lite.generate import generate
+
     print(f"{'batch':>5} {'ours tok/s':>11} {'transformers tok/s':>19} {'ratio':>6} {'target':>6} {'same tokens':>11}")
     for batch in batches:
         prompts = torch.randint(3, CONFIG.vocab_size, (batch, prompt_len), generator=torch.Generator().manual_seed(2))
@@ -175,6 +186,54 @@ def bench_generation(rounds: int, new_tokens: int, prompt_len: int, batches: lis
         if compile_model:
             compiled_speed = batch * new_tokens / statistics.median(compiled_times)
             print(f"{'':>5} {compiled_speed:11,.0f} {'(ours, compile=True)':>19} {compiled_speed / their_speed:5.2f}x")
+
+
+def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
+    """Our inference weight layouts (:class:`codellama_lite.model.Linear`): first the 33 matrix products of one step
+    alone (every linear layer once, in model order, at 1, 8 and 256 rows), then whole greedy generation."""
+    from codellama_lite.generate import generate
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    model = Transformer(CONFIG).eval()
+    linears = [module for module in model.modules() if isinstance(module, Linear)]
+    layouts = ["plain", "transposed"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
+    default = Linear.inference_layout
+    print(f"\ninference weight layouts, float32, {THREADS} threads (default here: {default})")
+    print(f"  the {len(linears)} products of one step, ms (median of {5 * rounds} repeats of 20):")
+    with torch.inference_mode():
+        for rows in (1, 8, 256):
+            inputs = [torch.randn(rows, 1, linear.in_features) for linear in linears]
+            times = {layout: [] for layout in layouts}
+            for _ in range(5 * rounds):
+                for layout in layouts:
+                    Linear.inference_layout = layout
+                    start = time.perf_counter()
+                    for _ in range(20):
+                        for linear, x in zip(linears, inputs):
+                            linear(x)
+                    times[layout].append((time.perf_counter() - start) / 20 * 1e3)
+            plain = statistics.median(times["plain"])
+            print(f"  {rows:4d} rows: " + "  ".join(
+                f"{layout} {statistics.median(t):.2f} ({plain / statistics.median(t):.2f}x)" for layout, t in times.items()))
+        print(f"  greedy generation, {new_tokens} new tokens, tok/s (median of {rounds}, alternating):")
+        for batch in (1, 8):
+            prompts = torch.randint(3, CONFIG.vocab_size, (batch, prompt_len),
+                                    generator=torch.Generator().manual_seed(2)).tolist()
+            times, tokens = {layout: [] for layout in layouts}, {}
+            for _ in range(rounds):
+                for layout in layouts:
+                    Linear.inference_layout = layout
+                    start = time.perf_counter()
+                    tokens[layout] = [c.tokens for c in generate(model, prompts, new_tokens)]
+                    times[layout].append(time.perf_counter() - start)
+            speeds = {layout: batch * new_tokens / statistics.median(t) for layout, t in times.items()}
+            print(f"  batch {batch}: " + "  ".join(
+                f"{layout} {speed:,.0f} ({speed / speeds['plain']:.2f}x)" for layout, speed in speeds.items())
+                + f"; same tokens: {len({str(t) for t in tokens.values()}) == 1}")
+    Linear.inference_layout = default
+    print(f"  weight copies: {model.drop_decode_weights() / 2**20:.1f} MiB "
+          f"(the model's weights: {sum(p.nbytes for p in model.parameters()) / 2**20:.1f} MiB)")
 
 
 def bench_mfu(steps: int = 10, batch: int = 4, seq: int = 2048, peak_tflops: float | None = None) -> None:
@@ -212,7 +271,7 @@ def bench_mfu(steps: int = 10, batch: int = 4, seq: int = 2048, peak_tflops: flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("train", "generate", "mfu"), default=None)
+    parser.add_argument("--only", choices=("train", "generate", "layout", "mfu"), default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=4)
     parser.add_argument("--gen-tokens", type=int, default=256)
@@ -230,6 +289,8 @@ def main() -> int:
         bench_training(args.rounds, args.train_steps, args.compile)
     if args.only in (None, "generate"):
         bench_generation(args.rounds, args.gen_tokens, args.prompt_len, args.batches, args.compile)
+    if args.only in (None, "layout"):
+        bench_layout(args.rounds, args.gen_tokens, args.prompt_len)
     if args.only in (None, "mfu"):
         bench_mfu(peak_tflops=args.peak_tflops)
     return 0
