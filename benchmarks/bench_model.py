@@ -213,9 +213,9 @@ def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
                         for linear, x in zip(linears, inputs):
                             linear(x)
                     times[layout].append((time.perf_counter() - start) / 20 * 1e3)
-            plain = statistics.median(times["plain"])
+            medians = {layout: statistics.median(t) for layout, t in times.items()}
             print(f"  {rows:4d} rows: " + "  ".join(
-                f"{layout} {statistics.median(t):.2f} ({plain / statistics.median(t):.2f}x)" for layout, t in times.items()))
+                f"{layout} {ms:.2f} ({medians['plain'] / ms:.2f}x)" for layout, ms in medians.items()))
         print(f"  greedy generation, {new_tokens} new tokens, tok/s (median of {rounds}, alternating):")
         for batch in (1, 8):
             prompts = torch.randint(3, CONFIG.vocab_size, (batch, prompt_len),

@@ -10,6 +10,7 @@ Targets (issue 2): ``Tokenizer.encode`` on one thread ≥ 0.9× raw ``SentencePi
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -22,10 +23,23 @@ TARGET_SINGLE = 0.9
 TARGET_BATCH = 1.6
 
 
-def _seconds(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _busy_ticks() -> int:
+    """Non-idle CPU ticks of the whole machine so far (Linux ``/proc/stat``; 0 elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0
+    return sum(fields[:8]) - fields[3] - fields[4]  # all minus idle and iowait
+
+
+def _seconds(run: Callable[[], object], foreign: list[float]) -> float:
+    """Wall seconds of ``run``; appends to ``foreign`` the CPU seconds other processes used meanwhile."""
+    ticks, own, start = _busy_ticks(), time.process_time(), time.perf_counter()
     run()
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    machine = (_busy_ticks() - ticks) / os.sysconf("SC_CLK_TCK")
+    foreign.append(max(0.0, machine - (time.process_time() - own)) / elapsed)
+    return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,10 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     assert tokenizer.encode_batch(texts[:50]) == [raw.encode(text) for text in texts[:50]]  # same work
     contenders[names[0]]()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in names}
+    foreign: list[float] = []
     for round_number in range(args.rounds):
         order = names if round_number % 2 == 0 else names[::-1]
         for name in order:
-            times[name].append(_seconds(contenders[name]))
+            times[name].append(_seconds(contenders[name], foreign))
 
     megabytes = report.bytes_read / 1e6
     medians = {name: statistics.median(values) for name, values in times.items()}
@@ -68,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     # Ratios taken round by round (the contenders ran back to back) are steadier on a machine whose load drifts.
     paired_single = statistics.median(a / b for a, b in zip(times[names[0]], times[names[1]]))
     paired_batch = statistics.median(a / b for a, b in zip(times[names[1]], times[names[2]]))
+    print(f"other processes used {statistics.mean(foreign):.2f} of {threads} cores on average during the timings "
+          f"(max {max(foreign):.2f}); ratios are only meaningful near 0")
     print(f"round-by-round median ratios: ours/sentencepiece {paired_single:.3f}x, batch/ours {paired_batch:.3f}x")
     print(f"ours / sentencepiece (1 thread):      {single:.3f}x  target >= {TARGET_SINGLE}x  "
           f"{'PASS' if single >= TARGET_SINGLE else 'FAIL'}")

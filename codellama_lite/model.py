@@ -9,12 +9,14 @@
 * **SwiGLU** feed-forward ``w2(silu(w1 x) * w3 x)`` with Llama's width rule (:attr:`ModelConfig.hidden_dim`).
 * No biases anywhere; the output layer is not tied to the embedding.
 
-Two engineering choices, neither of which changes the mathematics:
+Three engineering choices, none of which changes the mathematics:
 
 * ``wq``, ``wk``, ``wv`` are stored as one matrix ``wqkv`` (rows in that order), and ``w1``, ``w3`` as one ``w13``:
   one matrix product instead of three (two), which is faster for small widths. :mod:`codellama_lite.interop` splits
   them again for the Meta and Hugging Face formats.
 * RoPE uses the half-split layout (pairs ``(i, i + head_dim/2)``, as Hugging Face); see :mod:`codellama_lite.rope`.
+* Without gradients on CPU, every :class:`Linear` multiplies by a cached copy of its weight laid out for a faster
+  kernel (oneDNN's packed format, or a transposed copy); training, state dicts and other devices see plain weights.
 
 For incremental decoding a :class:`KVCache` keeps every layer's keys and values in preallocated tensors; batches of
 prompts of different lengths are left-padded and described by an ``attention_mask`` (1 = real token), from which each
@@ -61,12 +63,12 @@ class Linear(nn.Linear):
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features, bias=False)
         self._copy: torch.Tensor | None = None
-        self._copy_of: tuple[str, int, int] | None = None  # (layout, weight address, weight version)
+        self._copy_of: tuple | None = None  # (layout, the weight it was made from, its shape, strides, version)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, layout = self.weight, self.inference_layout
-        if (torch.is_grad_enabled() or torch.compiler.is_compiling() or weight.device.type != "cpu"
-                or weight.dtype != torch.float32 or x.dtype != torch.float32):
+        if (torch.is_grad_enabled() or not weight.is_cpu or weight.dtype != torch.float32
+                or x.dtype != torch.float32 or torch.compiler.is_compiling()):
             return F.linear(x, weight)
         if layout == "packed" and torch.backends.mkldnn.enabled:
             return torch.ops.mkldnn._linear_pointwise(x, self.inference_weight(layout), None, "none", [], "")
@@ -79,13 +81,15 @@ class Linear(nn.Linear):
         weight = self.weight
         if weight.is_inference():  # made under inference_mode: no version counter to watch, so no cache
             return weight if layout == "packed" else weight.t()
-        key = (layout, weight.data_ptr(), weight._version)
-        if self._copy_of != key:
+        made = self._copy_of
+        if (made is None or made[0] != layout or made[1].data_ptr() != weight.data_ptr()
+                or made[2] != (weight.shape, weight.stride(), weight._version)):
             self._copy = None  # free the stale copy before making the new one
             with torch.inference_mode(False), torch.no_grad():  # a plain tensor even when built in inference mode
-                self._copy = (torch.ops.mkldnn._reorder_linear_weight(weight.detach()) if layout == "packed"
-                              else weight.detach().t().contiguous())
-            self._copy_of = key
+                source = weight.detach()  # holds the storage, so that no new weight can reuse its address
+                self._copy = (torch.ops.mkldnn._reorder_linear_weight(source) if layout == "packed"
+                              else source.t().contiguous())
+            self._copy_of = (layout, source, (weight.shape, weight.stride(), weight._version))
         return self._copy
 
     def drop_inference_weight(self) -> int:
@@ -93,6 +97,10 @@ class Linear(nn.Linear):
         freed = 0 if self._copy is None else self._copy.numel() * self._copy.element_size()
         self._copy = self._copy_of = None
         return freed
+
+    def _apply(self, fn, recurse: bool = True):  # .to(), .cuda(), .half()...: the copy describes the old weight
+        self.drop_inference_weight()
+        return super()._apply(fn, recurse)
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_copy": None, "_copy_of": None}  # pickles and deep copies leave it out

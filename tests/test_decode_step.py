@@ -1,13 +1,16 @@
-"""The fixed-shape decoding step (what ``generate(..., compile=True)`` compiles) equals the cached forward pass."""
+"""The fixed-shape decoding step (what ``generate(..., compile=True)`` compiles) equals the cached forward pass, and
+the inference weight layouts of :class:`codellama_lite.model.Linear` equal ``F.linear``, also after training."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, left_pad
-from codellama_lite.model import Transformer
+from codellama_lite.model import Linear, Transformer
 
 CONFIG = ModelConfig(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=61, multiple_of=16, rope_theta=1e6)
 PROMPTS = [[1, 5, 7, 9, 11], [1, 4], [1, 30, 31]]
@@ -43,3 +46,97 @@ def test_compiled_generation_gives_the_same_tokens(model):
     except Exception as error:  # no C++ compiler or an unsupported platform: the option is unavailable here
         pytest.skip(f"torch.compile unavailable: {type(error).__name__}: {error}")
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
+
+
+# -- the inference weight layouts of codellama_lite.model.Linear ------------------------------------------------
+
+LAYOUTS = ["transposed", "plain"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
+
+
+def _fresh_model(seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    model = Transformer(CONFIG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model
+
+
+def _decode_logits(model: Transformer) -> torch.Tensor:
+    """Prefill the padded prompts, then three single-token steps, without gradients; every step's logits."""
+    tokens, mask = left_pad(PROMPTS)
+    batch, prompt_len = tokens.shape
+    full_mask = torch.cat((mask, mask.new_ones(batch, 3)), dim=1)
+    cache = model.new_cache(batch, prompt_len + 3)
+    with torch.no_grad():
+        steps = [model(tokens, cache=cache, attention_mask=full_mask[:, :prompt_len])[:, -1]]
+        for step in range(3):
+            new = torch.tensor([[3 + step], [8], [13]])
+            steps.append(model(new, cache=cache, attention_mask=full_mask[:, :prompt_len + step + 1])[:, -1])
+    return torch.stack(steps)
+
+
+def _plain_logits(model: Transformer, monkeypatch) -> torch.Tensor:
+    with monkeypatch.context() as patch:
+        patch.setattr(Linear, "inference_layout", "plain")
+        return _decode_logits(model)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_inference_layout_decodes_like_f_linear(layout, monkeypatch):
+    model = _fresh_model()
+    expected = _plain_logits(model, monkeypatch)
+    monkeypatch.setattr(Linear, "inference_layout", layout)
+    assert (_decode_logits(model) - expected).abs().max().item() <= 1e-5
+    with torch.inference_mode():  # the other no-gradient mode
+        assert (_decode_logits(model) - expected).abs().max().item() <= 1e-5
+    if layout != "plain":
+        assert model.output._copy is not None
+
+
+@pytest.mark.parametrize("layout", [layout for layout in LAYOUTS if layout != "plain"])
+def test_training_after_decoding_refreshes_the_weight_copy(layout, monkeypatch):
+    monkeypatch.setattr(Linear, "inference_layout", layout)
+    model = _fresh_model()
+    before = _decode_logits(model)  # builds the copies
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    tokens = torch.tensor([[1, 5, 7, 9, 11, 2]])
+    loss = torch.nn.functional.cross_entropy(model(tokens[:, :-1]).flatten(0, 1), tokens[:, 1:].flatten())
+    loss.backward()
+    optimizer.step()  # changes every weight in place
+    after = _decode_logits(model)
+    assert (after - _plain_logits(model, monkeypatch)).abs().max().item() <= 1e-5
+    assert (after - before).abs().max().item() > 1e-3  # the step did change the model
+
+    other = _fresh_model(seed=1)  # loading weights (in place) and replacing them (.data) refresh it too
+    model.load_state_dict(other.state_dict())
+    assert (_decode_logits(model) - _plain_logits(other, monkeypatch)).abs().max().item() <= 1e-5
+    model.output.weight.data = other.output.weight.data * 2
+    assert (_decode_logits(model) - _plain_logits(model, monkeypatch)).abs().max().item() <= 1e-5
+    model.double()  # a conversion drops the copies; back in float32 they are made afresh
+    assert model.output._copy is None
+    model.float()
+    assert (_decode_logits(model) - _plain_logits(model, monkeypatch)).abs().max().item() <= 1e-5
+
+
+def test_weight_copies_stay_out_of_the_state_dict_and_can_be_dropped(monkeypatch):
+    monkeypatch.setattr(Linear, "inference_layout", "transposed")
+    model = _fresh_model()
+    names = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    _decode_logits(model)
+    assert {name: tuple(value.shape) for name, value in model.state_dict().items()} == names
+    assert model.output._copy is not None and copy.deepcopy(model).output._copy is None
+    linear_bytes = sum(m.weight.nbytes for m in model.modules() if isinstance(m, Linear))
+    assert model.drop_decode_weights() == linear_bytes
+    assert model.drop_decode_weights() == 0 and model.output._copy is None
+
+
+def test_model_built_in_inference_mode_decodes_like_f_linear(monkeypatch):
+    """Inference tensors have no version counter, so their layers multiply without a cached copy."""
+    expected = _plain_logits(_fresh_model(), monkeypatch)
+    with torch.inference_mode():
+        model = _fresh_model()
+        for layout in LAYOUTS:
+            monkeypatch.setattr(Linear, "inference_layout", layout)
+            assert (_decode_logits(model) - expected).abs().max().item() <= 1e-5
+            assert model.output._copy is None
