@@ -44,17 +44,20 @@ class Linear(nn.Linear):
     :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
 
     * ``"packed"``, where PyTorch has oneDNN: the weight reordered into oneDNN's blocked format and multiplied by
-      oneDNN's inner-product kernel, 2.5× (1 row) to 3× (8 rows) faster than ``F.linear`` on the AMD EPYC we
-      measured (its BLAS, MKL, runs a slow code path there). The two ops, ``torch.ops.mkldnn._reorder_linear_weight``
-      and ``_linear_pointwise``, are private but are what ``torch.compile`` emits for frozen CPU inference;
-      ``torch.backends.mkldnn.flags(enabled=False)`` switches them off.
+      oneDNN's inner-product kernel: the ``small`` preset's products take 1/1.5 (1 row), 1/1.6 (8 rows) and 1/2.2
+      (256 rows) of ``F.linear``'s time on the AMD EPYC we measured, where PyTorch's BLAS (MKL) runs a slower code
+      path. The two ops, ``torch.ops.mkldnn._reorder_linear_weight`` and ``_linear_pointwise``, are private but are
+      what ``torch.compile`` emits for frozen CPU inference; ``torch.backends.mkldnn.flags(enabled=False)`` turns
+      them off here too.
     * ``"transposed"`` (the fallback without oneDNN), for at most :attr:`transposed_rows` rows: ``x @ Wt`` with
-      ``Wt`` a contiguous ``(in, out)`` copy, which BLAS runs 1.6× faster than ``F.linear`` at one row.
+      ``Wt`` a contiguous ``(in, out)`` copy, which the same BLAS multiplies faster than the stored ``(out, in)``
+      layout at a few rows (generation 1.1-1.3× faster; packed: 1.6-1.7×).
     * ``"plain"``: no copy, always ``F.linear``.
 
     The copy is made on first use and made again whenever the weight is replaced or changed in place (its address or
-    version counter moves), so generating after training is exact. It costs one more weight's worth of memory;
-    :meth:`Transformer.drop_decode_weights` frees it.
+    version counter moves), so generating after training is exact; ``.to()`` and the like drop it. It costs one more
+    weight's worth of memory; :meth:`Transformer.drop_decode_weights` frees it. Weights made under
+    ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
     """
 
     inference_layout = "packed" if torch.backends.mkldnn.is_available() else "transposed"
