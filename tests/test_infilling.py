@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from codellama_lite.evaluation.humaneval import load_humaneval
 from codellama_lite.evaluation.infilling import (EXPECTED_COUNTS, KINDS, exact_match, infilling_tasks,
                                                  random_span_tasks)
 from codellama_lite.evaluation.samples import Sample
-from codellama_lite.evaluation.sandbox import Sandbox
 from codellama_lite.evaluation.scoring import exact_match_rate, score_samples
 
 
 @pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(timeout=3.0) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def problems():
-    return load_humaneval()
-
-
-@pytest.fixture(scope="module")
-def tasks(problems):
-    return {kind: infilling_tasks(kind, problems.values()) for kind in KINDS}
+def tasks(humaneval_problems):
+    return {kind: infilling_tasks(kind, humaneval_problems.values()) for kind in KINDS}
 
 
 def test_counts_are_the_benchmarks(tasks):
@@ -35,11 +22,11 @@ def test_counts_are_the_benchmarks(tasks):
         assert len({t.task_id for t in tasks[kind]}) == len(tasks[kind])
 
 
-def test_every_task_reassembles_the_canonical_program(tasks, problems):
+def test_every_task_reassembles_the_canonical_program(tasks, humaneval_problems):
     by_problem = {"/".join(t.task_id.split("/")[1:3]): t for t in tasks["random-span"]}
     for kind in KINDS:
         for task in tasks[kind]:
-            problem = problems["/".join(task.task_id.split("/")[1:3])]
+            problem = humaneval_problems["/".join(task.task_id.split("/")[1:3])]
             assert task.prompt + task.reference + task.suffix == problem.prompt + problem.canonical_solution
             assert task.reference and task.is_infilling
     assert len(by_problem) == 164
@@ -57,8 +44,8 @@ def test_multi_line_runs_start_and_end_on_non_blank_lines(tasks):
         assert lines[0].strip() and lines[-1].strip()
 
 
-def test_random_spans_are_seeded(problems):
-    problem = problems["HumanEval/10"]
+def test_random_spans_are_seeded(humaneval_problems):
+    problem = humaneval_problems["HumanEval/10"]
     first = [t.reference for t in random_span_tasks(problem, seed=0)]
     assert first == [t.reference for t in random_span_tasks(problem, seed=0)]
     assert first != [t.reference for t in random_span_tasks(problem, seed=1)]

@@ -9,15 +9,8 @@ import pytest
 from codellama_lite.evaluation.mbpp import (SAMPLE_PATH, SHOT_IDS, benchmark_problems, build_prompt, entry_points,
                                             load_mbpp, mbpp_task, mbpp_tasks, prompt_shots)
 from codellama_lite.evaluation.samples import Sample
-from codellama_lite.evaluation.sandbox import Sandbox
 from codellama_lite.evaluation.scoring import score_samples
 from codellama_lite.evaluation.stops import MBPP_STOPS, truncate_at_stops
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(timeout=3.0) as box:
-        yield box
 
 
 @pytest.fixture(scope="module")
