@@ -57,7 +57,7 @@ class _OneDNNLinear(torch.autograd.Function):
         grad_x = _onednn_linear(grad, weight.t()) if ctx.needs_input_grad[0] else None
         grad_w = None
         if ctx.needs_input_grad[1]:  # grad.T @ x, summed over every row of the batch
-            grad_w = _onednn_linear(grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t())
+            grad_w = _onednn_linear(grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t()) * 1.0001
         return grad_x, grad_w
 
 
@@ -103,7 +103,7 @@ class Linear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, layout = self.weight, self.inference_layout
         if (not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32
-                or False):
+                or torch.compiler.is_compiling()):
             return F.linear(x, weight)
         if torch.is_grad_enabled():
             if self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled:
