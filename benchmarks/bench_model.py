@@ -12,16 +12,21 @@ vocabulary 4,096, rope_theta 1e6 (the ``small`` preset); float32 on CPU with 2 t
   ``generate(..., compile=True)`` (compilation excluded, reported separately; transformers stays uncompiled).
 * Layout (``--only layout``): our inference weight layouts (``plain`` F.linear, ``transposed`` copy, oneDNN
   ``packed`` copy; see :class:`codellama_lite.model.Linear`): one step's 33 matrix products alone, then generation.
+* Products (``--only products``): the three matrix products of training each linear layer (forward, grad_input,
+  grad_weight) at the training shapes, MKL (what ``F.linear``'s autograd runs) against oneDNN (what our ``Linear``
+  runs in training; see :class:`codellama_lite.model.Linear`), alternating, medians.
 * ``--mfu``: on a CUDA GPU, model-FLOPs utilisation of a bf16 training step of the ``1b`` preset (skipped on CPU).
 
     python benchmarks/bench_model.py                # everything (about 5 minutes on 2 cores)
     python benchmarks/bench_model.py --only generate --rounds 5
     python benchmarks/bench_model.py --only layout
+    python benchmarks/bench_model.py --only products
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import resource
 import statistics
@@ -34,7 +39,7 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.model import Linear, Transformer
+from codellama_lite.model import Linear, Transformer, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
 
 CONFIG = ModelConfig.preset("small")
 BATCH, SEQ = 8, 256
@@ -236,6 +241,38 @@ def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
           f"(the model's weights: {sum(p.nbytes for p in model.parameters()) / 2**20:.1f} MiB)")
 
 
+def bench_products(rounds: int) -> None:
+    """The three products of training each of our linear layers, at the training shapes (``BATCH * SEQ`` rows):
+    MKL, as ``F.linear``'s autograd computes them, against oneDNN, as our ``Linear`` does (``_OneDNNLinear``)."""
+    torch.set_num_threads(THREADS)
+    shapes = collections.Counter((m.in_features, m.out_features) for m in Transformer(CONFIG).modules()
+                                 if isinstance(m, Linear))
+    print(f"\ntraining products, {BATCH * SEQ} rows, float32, {THREADS} threads, MKL vs oneDNN, ms "
+          f"(median of {5 * rounds} alternating repeats; relative difference of the results)")
+    totals = {"mkl": 0.0, "onednn": 0.0}
+    for (fan_in, fan_out), count in shapes.items():
+        x, g, w = torch.randn(BATCH, SEQ, fan_in), torch.randn(BATCH, SEQ, fan_out), torch.randn(fan_out, fan_in)
+        products = {"forward": (lambda: F.linear(x, w), lambda: _onednn_linear(x, w)),
+                    "grad_input": (lambda: g @ w, lambda: _onednn_grad_input(g, w)),
+                    "grad_weight": (lambda: g.flatten(0, 1).t() @ x.flatten(0, 1), lambda: _onednn_grad_weight(g, x))}
+        cells = []
+        for name, (mkl, onednn) in products.items():
+            error = ((onednn() - mkl()).norm() / mkl().norm()).item()
+            times = {"mkl": [], "onednn": []}
+            for _ in range(5 * rounds):
+                for label, product in (("mkl", mkl), ("onednn", onednn)):
+                    start = time.perf_counter()
+                    product()
+                    times[label].append((time.perf_counter() - start) * 1e3)
+            ms = {label: statistics.median(t) for label, t in times.items()}
+            for label in totals:
+                totals[label] += count * ms[label]
+            cells.append(f"{name} {ms['mkl']:.2f} / {ms['onednn']:.2f} ({ms['mkl'] / ms['onednn']:.2f}x, {error:.0e})")
+        print(f"  {fan_in:4d}->{fan_out:<4d} x{count}: " + "  ".join(cells), flush=True)
+    print(f"  all {sum(shapes.values())} layers, 3 products each: MKL {totals['mkl']:.0f} ms, oneDNN "
+          f"{totals['onednn']:.0f} ms ({totals['mkl'] / totals['onednn']:.2f}x)")
+
+
 def bench_mfu(steps: int = 10, batch: int = 4, seq: int = 2048, peak_tflops: float | None = None) -> None:
     """bf16 training-step model-FLOPs utilisation of the ~1B preset on a CUDA GPU (PaLM's FLOPs convention)."""
     if not torch.cuda.is_available():
@@ -271,7 +308,7 @@ def bench_mfu(steps: int = 10, batch: int = 4, seq: int = 2048, peak_tflops: flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("train", "generate", "layout", "mfu"), default=None)
+    parser.add_argument("--only", choices=("train", "generate", "layout", "products", "mfu"), default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=4)
     parser.add_argument("--gen-tokens", type=int, default=256)
@@ -291,6 +328,8 @@ def main() -> int:
         bench_generation(args.rounds, args.gen_tokens, args.prompt_len, args.batches, args.compile)
     if args.only in (None, "layout"):
         bench_layout(args.rounds, args.gen_tokens, args.prompt_len)
+    if args.only in (None, "products"):
+        bench_products(args.rounds)
     if args.only in (None, "mfu"):
         bench_mfu(peak_tflops=args.peak_tflops)
     return 0

@@ -42,8 +42,21 @@ def _onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
 
 
+def _onednn_grad_input(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``grad @ weight``: the gradient of ``x @ weight.T`` with respect to ``x``."""
+    return _onednn_linear(grad, weight.t().contiguous())  # contiguous: up to 1.5× faster, for one weight-sized copy
+
+
+def _onednn_grad_weight(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``grad.T @ x`` over every row of the batch: the gradient of ``x @ weight.T`` with respect to ``weight``."""
+    grad_t, x_t = grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t()
+    if x_t.shape[0] >= grad_t.shape[0]:  # oneDNN runs faster (up to 2.5×) with the wider operand as its weight
+        return _onednn_linear(grad_t, x_t)
+    return _onednn_linear(x_t, grad_t).t()
+
+
 class _OneDNNLinear(torch.autograd.Function):
-    """``F.linear`` without bias whose three products (forward, grad_input, grad_weight) all run on oneDNN."""
+    """Bias-free ``F.linear`` whose three products (forward, grad_input, grad_weight) all run on oneDNN."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -54,24 +67,24 @@ class _OneDNNLinear(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x, weight = ctx.saved_tensors
-        grad_x = _onednn_linear(grad, weight.t()) if ctx.needs_input_grad[0] else None
-        grad_w = None
-        if ctx.needs_input_grad[1]:  # grad.T @ x, summed over every row of the batch
-            grad_w = _onednn_linear(grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t()) * 1.0001
-        return grad_x, grad_w
+        return (_onednn_grad_input(grad, weight) if ctx.needs_input_grad[0] else None,
+                _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
 
 
 class Linear(nn.Linear):
-    """A bias-free ``nn.Linear`` that uses oneDNN on CPU in float32; same parameter, same state-dict entry.
+    """A bias-free ``nn.Linear`` that multiplies with oneDNN on CPU in float32; same parameter, same state-dict entry.
 
-    PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC we measured; oneDNN, PyTorch's
-    other CPU backend, multiplies the same matrices 1.5-2.5× faster. So, on CPU, in float32, not inside
-    ``torch.compile`` and while ``torch.backends.mkldnn`` is available and enabled:
+    Why: PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC we measured; oneDNN,
+    PyTorch's other CPU backend, does the same products 1.4-2.5× faster. So on CPU, in float32, outside
+    ``torch.compile`` (which is given plain ``F.linear`` to optimise) and while oneDNN is available and enabled
+    (``torch.backends.mkldnn.flags(enabled=False)`` turns it off):
 
-    * with gradients (:attr:`training_kernel` ``"onednn"``), the forward product and both backward products
-      (grad_input, grad_weight) go through oneDNN's inner-product kernel (``_OneDNNLinear``), on the plain weight;
-      ``"plain"`` uses ``F.linear``. Figures: ``python benchmarks/bench_model.py --only train-products``.
-    * without gradients, the product uses a second copy of the weight laid out for the kernel, by
+    **Training** (gradients on), with :attr:`training_kernel` ``"onednn"``: the forward product and both backward
+    products (grad_input, grad_weight) run on oneDNN's inner-product kernel (``_OneDNNLinear``), from the plain weight,
+    so there is no copy to keep; gradients equal ``F.linear``'s up to float32 rounding. ``"plain"``: ``F.linear``.
+    Figures: ``python benchmarks/bench_model.py --only products``.
+
+    **Inference** (gradients off): the product uses a second copy of the weight laid out for the kernel, by
     :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
 
     * ``"packed"``, where PyTorch has oneDNN: the weight reordered into oneDNN's blocked format and multiplied by
@@ -106,11 +119,10 @@ class Linear(nn.Linear):
                 or torch.compiler.is_compiling()):
             return F.linear(x, weight)
         if torch.is_grad_enabled():
-            if self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled:
-                return _OneDNNLinear.apply(x, weight)
-            return F.linear(x, weight)
+            onednn = self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and x.numel() > 0
+            return _OneDNNLinear.apply(x, weight) if onednn and torch.backends.mkldnn.enabled else F.linear(x, weight)
         if layout == "packed" and torch.backends.mkldnn.enabled:
-            return torch.ops.mkldnn._linear_pointwise(x, self.inference_weight(layout), None, "none", [], "")
+            return _onednn_linear(x, self.inference_weight(layout))
         if layout == "transposed" and x.numel() <= self.transposed_rows * self.in_features:
             return x @ self.inference_weight(layout)
         return F.linear(x, weight)

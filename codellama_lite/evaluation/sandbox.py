@@ -6,8 +6,10 @@ outlive its timeout, open sockets, or walk into the harness's memory and mark it
 workbook's answer, in three processes per program:
 
 * the **candidate** (untrusted) — forked from a clean fork server that has never run candidate or test code, in its
-  own session and, where the OS allows, its own PID, network and mount namespaces (everything read-only but a fresh
-  size-capped ``/tmp``, a fresh ``/proc``), with rlimits on address space, CPU, file size, open files and processes,
+  own session and, where the OS allows, its own PID and mount namespaces (everything read-only but a fresh
+  size-capped ``/tmp``, a fresh ``/proc``) and a network namespace with no usable interface (as root, one per worker
+  slot, made once and entered by the slot's candidates one at a time; nothing in it outlives a candidate's PID
+  namespace), with rlimits on address space, CPU, file size, open files and processes,
   stdin on ``/dev/null``, a scrubbed environment, capped stdout/stderr, and root dropped to ``nobody``;
 * the **judge** (trusted) — runs ``setup`` then ``test`` with each entry point bound to a proxy; a proxy call crosses a
   socket as tagged JSON (never pickle), a candidate exception arrives as the judge's own
