@@ -39,7 +39,8 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.model import Linear, Transformer, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
+from codellama_lite.kernels import Linear, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
+from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig.preset("small")
 BATCH, SEQ = 8, 256

@@ -1,5 +1,5 @@
 """The fixed-shape decoding step (what ``generate(..., compile=True)`` compiles) equals the cached forward pass, and
-the inference weight layouts of :class:`codellama_lite.model.Linear` equal ``F.linear``, also after training."""
+the inference weight layouts of :class:`codellama_lite.kernels.Linear` equal ``F.linear``, also after training."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import torch
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, left_pad
-from codellama_lite.model import Linear, Transformer
+from codellama_lite.kernels import Linear
+from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=61, multiple_of=16, rope_theta=1e6)
 PROMPTS = [[1, 5, 7, 9, 11], [1, 4], [1, 30, 31]]
@@ -48,7 +49,7 @@ def test_compiled_generation_gives_the_same_tokens(model):
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
 
 
-# -- the inference weight layouts of codellama_lite.model.Linear ------------------------------------------------
+# -- the inference weight layouts of codellama_lite.kernels.Linear ------------------------------------------------
 
 LAYOUTS = ["transposed", "plain"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
 

@@ -1,4 +1,4 @@
-"""Training through :class:`codellama_lite.model.Linear`'s oneDNN kernel gives ``F.linear``'s gradients, and the
+"""Training through :class:`codellama_lite.kernels.Linear`'s oneDNN kernel gives ``F.linear``'s gradients, and the
 plain path is taken wherever that kernel does not apply."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.model import Linear, Transformer
+from codellama_lite.kernels import Linear
+from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=61, multiple_of=16, rope_theta=1e6)
 needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")

@@ -1,0 +1,135 @@
+"""CPU matrix-product kernels for the model's linear layers: engineering, not the paper.
+
+PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC machines we measured; oneDNN,
+PyTorch's other CPU backend, does the same products 1.4-2.5× faster. :class:`Linear` routes a bias-free linear layer
+through oneDNN on CPU in float32 — in training (forward, grad_input and grad_weight) and, without gradients, through a
+cached copy of its weight laid out for the kernel — and through plain ``F.linear`` everywhere else (other devices and
+dtypes, ``torch.compile``, oneDNN unavailable or disabled). The mathematics, the parameters and the state dict are
+those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only products`` and ``--only layout``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` by oneDNN's inner-product kernel (any strides; ``weight`` plain or oneDNN-packed)."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
+
+
+def _onednn_grad_input(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``grad @ weight``: the gradient of ``x @ weight.T`` with respect to ``x``."""
+    return _onednn_linear(grad, weight.t().contiguous())  # contiguous: up to 1.5× faster, for one weight-sized copy
+
+
+def _onednn_grad_weight(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``grad.T @ x`` over every row of the batch: the gradient of ``x @ weight.T`` with respect to ``weight``."""
+    grad_t, x_t = grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t()
+    if x_t.shape[0] >= grad_t.shape[0]:  # oneDNN runs faster (up to 2.5×) with the wider operand as its weight
+        return _onednn_linear(grad_t, x_t)
+    return _onednn_linear(x_t, grad_t).t()
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """Bias-free ``F.linear`` whose three products (forward, grad_input, grad_weight) all run on oneDNN."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return _onednn_linear(x, weight)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, weight = ctx.saved_tensors
+        return (_onednn_grad_input(grad, weight) if ctx.needs_input_grad[0] else None,
+                _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
+
+
+class Linear(nn.Linear):
+    """A bias-free ``nn.Linear`` that multiplies with oneDNN on CPU in float32; same parameter, same state-dict entry.
+
+    Why: PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC we measured; oneDNN,
+    PyTorch's other CPU backend, does the same products 1.4-2.5× faster. So on CPU, in float32, outside
+    ``torch.compile`` (which is given plain ``F.linear`` to optimise) and while oneDNN is available and enabled
+    (``torch.backends.mkldnn.flags(enabled=False)`` turns it off):
+
+    **Training** (gradients on), with :attr:`training_kernel` ``"onednn"``: the forward product and both backward
+    products (grad_input, grad_weight) run on oneDNN's inner-product kernel (``_OneDNNLinear``), from the plain weight,
+    so there is no copy to keep; gradients equal ``F.linear``'s up to float32 rounding. ``"plain"``: ``F.linear``.
+    Figures: ``python benchmarks/bench_model.py --only products``.
+
+    **Inference** (gradients off): the product uses a second copy of the weight laid out for the kernel, by
+    :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
+
+    * ``"packed"``, where PyTorch has oneDNN: the weight reordered into oneDNN's blocked format and multiplied by
+      oneDNN's inner-product kernel: the ``small`` preset's products take 1/1.5 (1 row), 1/1.6 (8 rows) and 1/2.2
+      (256 rows) of ``F.linear``'s time on the AMD EPYC we measured, where PyTorch's BLAS (MKL) runs a slower code
+      path. The two ops, ``torch.ops.mkldnn._reorder_linear_weight`` and ``_linear_pointwise``, are private but are
+      what ``torch.compile`` emits for frozen CPU inference; ``torch.backends.mkldnn.flags(enabled=False)`` turns
+      them off here too.
+    * ``"transposed"`` (the fallback without oneDNN), for at most :attr:`transposed_rows` rows: ``x @ Wt`` with
+      ``Wt`` a contiguous ``(in, out)`` copy, which the same BLAS multiplies faster than the stored ``(out, in)``
+      layout at a few rows (generation 1.1-1.3× faster; packed: 1.6-1.7×).
+    * ``"plain"``: no copy, always ``F.linear``.
+
+    The copy is made on first use and made again whenever the weight is replaced or changed in place (its address or
+    version counter moves), so generating after training is exact; ``.to()`` and the like drop it. It costs one more
+    weight's worth of memory; :meth:`Transformer.drop_decode_weights` frees it. Weights made under
+    ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
+    """
+
+    training_kernel = "onednn" if torch.backends.mkldnn.is_available() else "plain"
+    inference_layout = "packed" if torch.backends.mkldnn.is_available() else "transposed"
+    transposed_rows = 16  # measured crossover: beyond it the transposed copy no longer beats F.linear
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        self._copy: torch.Tensor | None = None
+        self._copy_of: tuple | None = None  # (layout, the weight it was made from, its shape, strides, version)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, layout = self.weight, self.inference_layout
+        if (not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32
+                or torch.compiler.is_compiling()):
+            return F.linear(x, weight)
+        if torch.is_grad_enabled():
+            onednn = self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and x.numel() > 0
+            return _OneDNNLinear.apply(x, weight) if onednn and torch.backends.mkldnn.enabled else F.linear(x, weight)
+        if layout == "packed" and torch.backends.mkldnn.enabled:
+            return _onednn_linear(x, self.inference_weight(layout))
+        if layout == "transposed" and x.numel() <= self.transposed_rows * self.in_features:
+            return x @ self.inference_weight(layout)
+        return F.linear(x, weight)
+
+    def inference_weight(self, layout: str) -> torch.Tensor:
+        """The weight in ``layout``, cached until the weight changes."""
+        weight = self.weight
+        if weight.is_inference():  # made under inference_mode: no version counter to watch, so no cache
+            return weight if layout == "packed" else weight.t()
+        made = self._copy_of
+        if (made is None or made[0] != layout or made[1].data_ptr() != weight.data_ptr()
+                or made[2] != (weight.shape, weight.stride(), weight._version)):
+            self._copy = None  # free the stale copy before making the new one
+            with torch.inference_mode(False), torch.no_grad():  # a plain tensor even when built in inference mode
+                source = weight.detach()  # holds the storage, so that no new weight can reuse its address
+                self._copy = (torch.ops.mkldnn._reorder_linear_weight(source) if layout == "packed"
+                              else source.t().contiguous())
+            self._copy_of = (layout, source, (weight.shape, weight.stride(), weight._version))
+        return self._copy
+
+    def drop_inference_weight(self) -> int:
+        """Free the cached copy; returns its size in bytes."""
+        freed = 0 if self._copy is None else self._copy.numel() * self._copy.element_size()
+        self._copy = self._copy_of = None
+        return freed
+
+    def _apply(self, fn, recurse: bool = True):  # .to(), .cuda(), .half()...: the copy describes the old weight
+        self.drop_inference_weight()
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_copy": None, "_copy_of": None}  # pickles and deep copies leave it out
