@@ -166,3 +166,44 @@ def test_close_leaves_no_process_and_no_cgroup_behind():
     assert not any(Path(r).exists() for r in roots)
     with pytest.raises(RuntimeError, match="closed"):
         box.run_one(_program("def f(): return 1", "f()"))
+
+
+def test_a_candidate_sees_no_network_interface_but_a_down_loopback(sandbox):
+    if "netns" not in sandbox.isolation:
+        pytest.skip(f"no network namespace on this machine ({sandbox.isolation})")
+    candidate = (
+        "def f():\n"
+        "    with open('/proc/net/dev') as fh:\n"
+        "        names = [line.split(':')[0].strip() for line in fh.readlines()[2:]]\n"
+        "    with open('/sys/class/net/lo/operstate') as fh:\n"
+        "        return names, fh.read().strip()\n")
+    verdict = sandbox.run_one(_program(candidate, "names, state = f()\nassert names == ['lo'], names\n"
+                                                  "assert state in ('down', 'unknown'), state\n"))
+    assert verdict.passed, verdict.reason
+
+
+def test_no_socket_carries_over_between_candidates_of_one_slot():
+    name = f"\\0codellama-lite-test-{os.getpid()}"
+    first = (
+        "import os, socket, time\n"
+        "def f():\n"
+        f"    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        f"    server.bind({name!r})\n"
+        "    server.listen(1)\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        time.sleep(30)\n"
+        "    return True\n")
+    second = (
+        "import socket\n"
+        "def f():\n"
+        "    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "    try:\n"
+        f"        client.connect({name!r})\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "    return True\n")
+    with Sandbox(timeout=2.0, workers=1) as box:
+        bound, reached = box.run([_program(first, "assert f() is True\n"), _program(second, "assert f() is False\n")])
+    assert bound.passed, bound.reason  # the first really listened
+    assert reached.passed, reached.reason  # the second could not reach it
