@@ -47,8 +47,12 @@ META_SHARD_DIM: dict[str, int | None] = {
 
 # -- the tensors themselves: our state dict <-> a format's state dict ---------------------------------------------
 
-def _qkv_sizes(config: ModelConfig) -> list[int]:
-    return [config.n_heads * config.head_dim, config.kv_heads * config.head_dim, config.kv_heads * config.head_dim]
+def _unfused(state: StateDict, config: ModelConfig, prefix: str) -> tuple[torch.Tensor, ...]:
+    """One layer's fused ``wqkv`` and ``w13`` split back into ``wq, wk, wv, w1, w3`` (half-split RoPE rows)."""
+    sizes = [config.n_heads * config.head_dim, config.kv_heads * config.head_dim, config.kv_heads * config.head_dim]
+    q, k, v = state[prefix + "attention.wqkv.weight"].split(sizes, dim=0)
+    w1, w3 = state[prefix + "feed_forward.w13.weight"].chunk(2, dim=0)
+    return q, k, v, w1, w3
 
 
 def to_meta_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
@@ -56,11 +60,10 @@ def to_meta_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
     out = {name: state[name] for name in ("tok_embeddings.weight", "norm.weight", "output.weight")}
     for i in range(config.n_layers):
         ours, meta = f"layers.{i}.", f"layers.{i}."
-        q, k, v = state[ours + "attention.wqkv.weight"].split(_qkv_sizes(config), dim=0)
+        q, k, v, w1, w3 = _unfused(state, config, ours)
         out[meta + "attention.wq.weight"] = half_split_to_interleaved(q, config.n_heads)
         out[meta + "attention.wk.weight"] = half_split_to_interleaved(k, config.kv_heads)
         out[meta + "attention.wv.weight"] = v
-        w1, w3 = state[ours + "feed_forward.w13.weight"].chunk(2, dim=0)
         out[meta + "feed_forward.w1.weight"], out[meta + "feed_forward.w3.weight"] = w1, w3
         for our_name, meta_name in META_LAYER_NAMES.items():
             out[meta + meta_name] = state[ours + our_name]
@@ -88,10 +91,9 @@ def to_hf_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
     out = {hf: state[ours] for ours, hf in HF_GLOBAL_NAMES.items()}
     for i in range(config.n_layers):
         ours, hf = f"layers.{i}.", f"model.layers.{i}."
-        q, k, v = state[ours + "attention.wqkv.weight"].split(_qkv_sizes(config), dim=0)
+        q, k, v, gate, up = _unfused(state, config, ours)
         out[hf + "self_attn.q_proj.weight"], out[hf + "self_attn.k_proj.weight"] = q, k
         out[hf + "self_attn.v_proj.weight"] = v
-        gate, up = state[ours + "feed_forward.w13.weight"].chunk(2, dim=0)
         out[hf + "mlp.gate_proj.weight"], out[hf + "mlp.up_proj.weight"] = gate, up
         for our_name, hf_name in HF_LAYER_NAMES.items():
             out[hf + hf_name] = state[ours + our_name]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from _models import random_model as shared_random_model
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, infill, left_pad, sample_next, top_p_filter
 from codellama_lite.model import Transformer
@@ -15,12 +16,7 @@ PROMPTS = [[1, 5, 7, 9, 11, 13, 2, 3], [1, 4, 4], [1, 60, 61, 62, 63]]
 
 
 def random_model(config: ModelConfig = CONFIG, seed: int = 0) -> Transformer:
-    torch.manual_seed(seed)
-    model = Transformer(config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(1 + 0.3 * torch.randn_like(p) if "norm" in name else 0.3 * torch.randn_like(p))
-    return model.eval()
+    return shared_random_model(config, seed, scale=0.3)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch
 
 from codellama_lite.config import PRESETS, ModelConfig, fim_extra_params, param_count
 from codellama_lite.model import RMSNorm, Transformer, repeat_kv
+from _models import random_model
 from codellama_lite.rope import (apply_rope, half_split_to_interleaved, interleaved_to_half_split, rope_cos_sin,
                                  rope_frequencies)
 
@@ -133,16 +134,6 @@ PARITY_CONFIGS = {
                                             multiple_of=32, rope_theta=1e4),
     "gqa-theta1e6-tiny": ModelConfig.preset("tiny", vocab_size=131),
 }
-
-
-def random_model(config: ModelConfig, seed: int = 0) -> Transformer:
-    """A model with weights far from the initialisation (norm gains included), so every term matters."""
-    torch.manual_seed(seed)
-    model = Transformer(config)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            param.copy_(1 + 0.3 * torch.randn_like(param) if "norm" in name else 0.15 * torch.randn_like(param))
-    return model.eval()
 
 
 def hf_twin(model: Transformer):
