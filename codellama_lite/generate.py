@@ -18,7 +18,8 @@ from typing import Protocol
 
 import torch
 
-from codellama_lite.model import Transformer
+from codellama_lite.kernels import Linear
+from codellama_lite.model import KVCache, Transformer
 
 
 class TokenizerLike(Protocol):
@@ -123,13 +124,9 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     stopped_by_string = [False] * batch
     cache = model.new_cache(batch, prompt_len + max_new_tokens)
-    length = prompt_len
-    logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, length), last_only=True)[:, -1]
-    if compile:
-        decode_step = compiled_decode_step()
-        real = full_mask if padded else mask.new_ones(batch, prompt_len + max_new_tokens)
-        if model.rope_cos.shape[0] < prompt_len + max_new_tokens:  # the compiled step cannot grow the table
-            model.reset_rope(inv_freq=model.inv_freq, max_seq_len=prompt_len + max_new_tokens)
+    logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
+    advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
+               if compile else _eager_steps(model, cache, full_mask))
     steps = 0
     for step in range(max_new_tokens):
         next_token = sample_next(logits, temperature, top_p, generator)
@@ -142,14 +139,35 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
             _check_stop_strings(out[:, :steps], done, stopped_by_string, stops, tokenizer, stop_strings)
         if steps == max_new_tokens or bool(done.all()):
             break
-        length += 1
-        if compile:
-            logits = decode_step(model, next_token[:, None], cache, torch.tensor([length - 1], device=device), real)
-            cache.length = length
-        else:
-            logits = model(next_token[:, None], cache=cache, attention_mask=_mask_upto(full_mask, length))[:, -1]
+        logits = advance(next_token)
     return _completions(out[:, :steps].tolist(), done.tolist(), stopped_by_string, set(stops.tolist()),
                         tokenizer, stop_strings)
+
+
+def _eager_steps(model: Transformer, cache: KVCache,
+                 full_mask: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``advance(tokens)``: append one token per row ``(batch,)`` to the cache; the next logits ``(batch, vocab)``."""
+    def advance(tokens: torch.Tensor) -> torch.Tensor:
+        mask = _mask_upto(full_mask, cache.length + 1)
+        return model(tokens[:, None], cache=cache, attention_mask=mask)[:, -1]
+    return advance
+
+
+def _compiled_steps(model: Transformer, cache: KVCache, real: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`_eager_steps` through :func:`compiled_decode_step`, with the layers' packed oneDNN weights made current
+    once, before the first step (:meth:`codellama_lite.kernels.Linear.packed_in_graph`)."""
+    decode_step = compiled_decode_step()
+    if model.rope_cos.shape[0] < cache.max_len:  # the compiled step cannot grow the table
+        model.reset_rope(inv_freq=model.inv_freq, max_seq_len=cache.max_len)
+    model.refresh_decode_weights()
+
+    def advance(tokens: torch.Tensor) -> torch.Tensor:
+        slot = torch.tensor([cache.length], device=tokens.device)
+        with Linear.packed_in_graph():
+            logits = decode_step(model, tokens[:, None], cache, slot, real)
+        cache.length += 1
+        return logits
+    return advance
 
 
 @functools.cache

@@ -10,6 +10,9 @@ those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only produ
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,6 +21,18 @@ from torch import nn
 def _onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``x @ weight.T`` by oneDNN's inner-product kernel (any strides; ``weight`` plain or oneDNN-packed)."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
+
+
+@torch.library.custom_op("codellama_lite::onednn_linear", mutates_args=())
+def onednn_linear_op(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`_onednn_linear` as an operator ``torch.compile`` calls as it is (its own lowering of the oneDNN op
+    rejects a weight it did not pack itself), so a compiled graph can keep oneDNN's products and fuse the rest."""
+    return _onednn_linear(x, weight)
+
+
+@onednn_linear_op.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
 def _onednn_grad_input(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -80,11 +95,17 @@ class Linear(nn.Linear):
     version counter moves), so generating after training is exact; ``.to()`` and the like drop it. It costs one more
     weight's worth of memory; :meth:`Transformer.drop_decode_weights` frees it. Weights made under
     ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
+
+    **Compiled** (``torch.compile``): plain ``F.linear``, except inside :meth:`packed_in_graph`, where a layer without
+    gradients multiplies by its packed copy through :func:`onednn_linear_op`. Compiled code cannot check that the copy
+    is current, so the caller refreshes the copies first (:meth:`refresh_inference_weight`); compiled decoding does
+    (:func:`codellama_lite.generate.generate` with ``compile=True``).
     """
 
     training_kernel = "onednn" if torch.backends.mkldnn.is_available() else "plain"
     inference_layout = "packed" if torch.backends.mkldnn.is_available() else "transposed"
     transposed_rows = 16  # measured crossover: beyond it the transposed copy no longer beats F.linear
+    _packed_in_graph = False
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features, bias=False)
@@ -93,8 +114,13 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, layout = self.weight, self.inference_layout
-        if (not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32
-                or torch.compiler.is_compiling()):
+        if not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32:
+            return F.linear(x, weight)
+        if torch.compiler.is_compiling():
+            if (self._packed_in_graph and layout == "packed" and torch.backends.mkldnn.enabled
+                    and not torch.is_grad_enabled()):
+                packed = self._copy_of is not None and self._copy_of[0] == "packed"
+                return onednn_linear_op(x, self._copy if packed else weight)
             return F.linear(x, weight)
         if torch.is_grad_enabled():
             onednn = self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and x.numel() > 0
@@ -120,6 +146,23 @@ class Linear(nn.Linear):
                               else source.t().contiguous())
             self._copy_of = (layout, source, (weight.shape, weight.stride(), weight._version))
         return self._copy
+
+    def refresh_inference_weight(self) -> None:
+        """Make the inference copy current now, where this layer would use one (see :meth:`packed_in_graph`)."""
+        weight, layout = self.weight, self.inference_layout
+        if (weight.is_cpu and weight.dtype == torch.float32 and layout != "plain"
+                and (layout != "packed" or torch.backends.mkldnn.enabled)):
+            self.inference_weight(layout)
+
+    @classmethod
+    @contextlib.contextmanager
+    def packed_in_graph(cls) -> Iterator[None]:
+        """Inside, compiled layers without gradients multiply by their packed copies as they stand (refresh first)."""
+        before, cls._packed_in_graph = cls._packed_in_graph, True
+        try:
+            yield
+        finally:
+            cls._packed_in_graph = before
 
     def drop_inference_weight(self) -> int:
         """Free the cached copy; returns its size in bytes."""

@@ -50,6 +50,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32 == self.weight.dtype:  # nothing to cast: the gain fuses into the same kernel
+            return F.rms_norm(x, self.weight.shape, self.weight, eps=self.eps)
         normed = F.rms_norm(x.float(), self.weight.shape, eps=self.eps)  # the formula above, as one fused kernel
         return normed.type_as(x) * self.weight
 
@@ -84,10 +86,10 @@ class KVCache:
 
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store one layer's new keys/values at ``length``; return all keys/values so far (views, no copy)."""
-        end = self.length + keys.shape[2]
-        self.keys[layer][:, :, self.length:end] = keys
-        self.values[layer][:, :, self.length:end] = values
-        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+        new, end = keys.shape[2], self.length + keys.shape[2]
+        self.keys[layer].narrow(2, self.length, new).copy_(keys)
+        self.values[layer].narrow(2, self.length, new).copy_(values)
+        return self.keys[layer].narrow(2, 0, end), self.values[layer].narrow(2, 0, end)
 
     def at(self, slot: torch.Tensor) -> KVSlot:
         """A writer for one fixed-shape decoding step at position ``slot`` (see :meth:`Transformer.decode_step`)."""
@@ -221,6 +223,12 @@ class Transformer(nn.Module):
                 nn.init.ones_(param)
             else:
                 nn.init.normal_(param, 0.0, std)
+
+    def refresh_decode_weights(self) -> None:
+        """Make every layer's inference copy of its weight current now (see :class:`Linear`)."""
+        for module in self.modules():
+            if isinstance(module, Linear):
+                module.refresh_inference_weight()
 
     def drop_decode_weights(self) -> int:
         """Free every layer's inference copy of its weight (see :class:`Linear`); returns the bytes freed."""

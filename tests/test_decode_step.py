@@ -49,6 +49,30 @@ def test_compiled_generation_gives_the_same_tokens(model):
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+def test_compiled_decoding_multiplies_by_current_packed_weights(monkeypatch):
+    """Compiled steps use the packed oneDNN copies, remade after the weights change in place."""
+    import codellama_lite.kernels as kernels
+
+    monkeypatch.setattr(Linear, "inference_layout", "packed")
+    calls = []
+    onednn = kernels._onednn_linear
+    monkeypatch.setattr(kernels, "_onednn_linear", lambda x, weight: calls.append(x.shape[1]) or onednn(x, weight))
+    model = _fresh_model()
+    try:
+        generate(model, PROMPTS, 4, compile=True)
+    except Exception as error:  # no C++ compiler or an unsupported platform: the option is unavailable here
+        pytest.skip(f"torch.compile unavailable: {type(error).__name__}: {error}")
+    linears = sum(isinstance(module, Linear) for module in model.modules())
+    # Every product of the three single-token steps went through oneDNN (plus the prompt's last-position logits).
+    assert calls.count(1) == 3 * linears + 1
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(-1.5)  # in place: same tensors, new values
+    compiled = [c.tokens for c in generate(model, PROMPTS, 6, compile=True)]
+    assert compiled == [c.tokens for c in generate(model, PROMPTS, 6)]
+
+
 # -- the inference weight layouts of codellama_lite.kernels.Linear ------------------------------------------------
 
 LAYOUTS = ["transposed", "plain"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
