@@ -7,6 +7,9 @@ executed notebook as a display output of their own MIME type, so the runner read
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,36 @@ def key_figures(**figures: Any) -> None:
 
     text = "\n".join(f"{name}: {value}" for name, value in figures.items())
     display({FIGURES_MIME: figures, "text/plain": text}, raw=True)
+
+
+_SCRATCH: list[tempfile.TemporaryDirectory] = []
+
+
+def scratch_dir(chapter: str) -> Path:
+    """A fresh directory for a notebook's files (trained tokenizers, exported checkpoints).
+
+    It is removed when the kernel exits; a kernel that is killed instead (nbval does that) leaves it behind, so each
+    call first removes the directories of processes that no longer run. Repeated runs leave nothing behind.
+    """
+    root = Path(tempfile.gettempdir()) / f"codellama-lite-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    for old in root.iterdir():
+        owner = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
+        if owner.isdigit() and not _process_exists(int(owner)):
+            shutil.rmtree(old, ignore_errors=True)
+    scratch = tempfile.TemporaryDirectory(prefix=f"{chapter}-{os.getpid()}-", dir=root)
+    _SCRATCH.append(scratch)
+    return Path(scratch.name)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @dataclass

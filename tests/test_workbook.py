@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import nbformat
 
 from codellama_lite.cli import main
@@ -39,3 +43,26 @@ def test_summary_is_one_line_per_notebook(tmp_path):
 def test_cli_rejects_an_unknown_chapter(capsys):
     assert main(["exercises", "check", "ch99"]) == 2
     assert "unknown exercise chapter 'ch99'" in capsys.readouterr().err
+
+
+def test_scratch_dirs_are_removed_when_the_kernel_exits():
+    script = ("from codellama_lite.workbook import scratch_dir\n"
+              "a, b = scratch_dir('ch01'), scratch_dir('ch01')\n"
+              "(a / 'model.bin').write_bytes(b'x'); (b / 'sub').mkdir()\n"
+              "print(a); print(b)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    paths = [Path(line) for line in done.stdout.split()]
+    assert len(paths) == 2 and paths[0] != paths[1] and all("ch01" in path.name for path in paths)
+    assert not any(path.exists() for path in paths)
+
+
+def test_scratch_dirs_of_killed_kernels_are_swept_by_the_next_one():
+    script = ("import os\nfrom codellama_lite.workbook import scratch_dir\n"
+              "d = scratch_dir('ch02'); (d / 'tok.model').write_bytes(b'x'); print(d, flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    left = Path(done.stdout.strip())
+    assert left.exists()  # os._exit, like a killed kernel, runs no clean-up
+    from codellama_lite.workbook import scratch_dir
+
+    mine = scratch_dir("ch02")
+    assert not left.exists() and mine.exists() and mine.parent == left.parent
