@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,38 @@ from codellama_lite.rope import half_split_to_interleaved, interleaved_to_half_s
 
 StateDict = dict[str, torch.Tensor]
 
-# Our per-layer names -> Meta's and Hugging Face's, for the tensors that are not fused.
-META_LAYER_NAMES = {"attention_norm.weight": "attention_norm.weight", "ffn_norm.weight": "ffn_norm.weight",
-                    "attention.wo.weight": "attention.wo.weight", "feed_forward.w2.weight": "feed_forward.w2.weight"}
-HF_LAYER_NAMES = {"attention_norm.weight": "input_layernorm.weight",
-                  "ffn_norm.weight": "post_attention_layernorm.weight",
-                  "attention.wo.weight": "self_attn.o_proj.weight", "feed_forward.w2.weight": "mlp.down_proj.weight"}
-HF_GLOBAL_NAMES = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
-                   "output.weight": "lm_head.weight"}
+
+
+@dataclass(frozen=True)
+class CheckpointFormat:
+    """How a checkpoint format names our tensors (per layer, ``layer`` formatted with the layer's index)."""
+
+    description: str
+    layer: str
+    global_names: dict[str, str]  # ours -> theirs: embedding, final norm, output
+    projections: tuple[str, ...]  # their wq, wk, wv, w1 (gate), w3 (up): our fused wqkv and w13, split
+    layer_names: dict[str, str]  # ours -> theirs: the other per-layer tensors
+    interleaved_rope: bool  # wq/wk rows pair neighbours (Meta) rather than halves (ours, Hugging Face)
+
+
+META = CheckpointFormat(
+    "Meta checkpoint", "layers.{}.",
+    {name: name for name in ("tok_embeddings.weight", "norm.weight", "output.weight")},
+    ("attention.wq.weight", "attention.wk.weight", "attention.wv.weight", "feed_forward.w1.weight",
+     "feed_forward.w3.weight"),
+    {name: name for name in ("attention_norm.weight", "ffn_norm.weight", "attention.wo.weight",
+                             "feed_forward.w2.weight")},
+    interleaved_rope=True)
+HF = CheckpointFormat(
+    "Hugging Face checkpoint", "model.layers.{}.",
+    {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
+     "output.weight": "lm_head.weight"},
+    ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "mlp.gate_proj.weight",
+     "mlp.up_proj.weight"),
+    {"attention_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+     "attention.wo.weight": "self_attn.o_proj.weight", "feed_forward.w2.weight": "mlp.down_proj.weight"},
+    interleaved_rope=False)
+
 # Meta's model-parallel split dimension of each tensor kind (None: replicated on every rank).
 META_SHARD_DIM: dict[str, int | None] = {
     "wq": 0, "wk": 0, "wv": 0, "w1": 0, "w3": 0, "output": 0,  # column-parallel: output rows split
@@ -47,71 +72,34 @@ META_SHARD_DIM: dict[str, int | None] = {
 
 # -- the tensors themselves: our state dict <-> a format's state dict ---------------------------------------------
 
-def _unfused(state: StateDict, config: ModelConfig, prefix: str) -> tuple[torch.Tensor, ...]:
-    """One layer's fused ``wqkv`` and ``w13`` split back into ``wq, wk, wv, w1, w3`` (half-split RoPE rows)."""
+def to_format(state: StateDict, config: ModelConfig, fmt: CheckpointFormat) -> StateDict:
+    """Our tensors under ``fmt``'s names: ``wqkv`` and ``w13`` split, ``wq``/``wk`` rows permuted where its RoPE pairs
+    are interleaved."""
+    out = {theirs: state[ours] for ours, theirs in fmt.global_names.items()}
     sizes = [config.n_heads * config.head_dim, config.kv_heads * config.head_dim, config.kv_heads * config.head_dim]
-    q, k, v = state[prefix + "attention.wqkv.weight"].split(sizes, dim=0)
-    w1, w3 = state[prefix + "feed_forward.w13.weight"].chunk(2, dim=0)
-    return q, k, v, w1, w3
-
-
-def to_meta_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
-    """Our tensors under Meta's names, with interleaved RoPE rows in ``wq``/``wk``."""
-    out = {name: state[name] for name in ("tok_embeddings.weight", "norm.weight", "output.weight")}
     for i in range(config.n_layers):
-        ours, meta = f"layers.{i}.", f"layers.{i}."
-        q, k, v, w1, w3 = _unfused(state, config, ours)
-        out[meta + "attention.wq.weight"] = half_split_to_interleaved(q, config.n_heads)
-        out[meta + "attention.wk.weight"] = half_split_to_interleaved(k, config.kv_heads)
-        out[meta + "attention.wv.weight"] = v
-        out[meta + "feed_forward.w1.weight"], out[meta + "feed_forward.w3.weight"] = w1, w3
-        for our_name, meta_name in META_LAYER_NAMES.items():
-            out[meta + meta_name] = state[ours + our_name]
+        ours, theirs = f"layers.{i}.", fmt.layer.format(i)
+        q, k, v = state[ours + "attention.wqkv.weight"].split(sizes, dim=0)
+        if fmt.interleaved_rope:
+            q, k = half_split_to_interleaved(q, config.n_heads), half_split_to_interleaved(k, config.kv_heads)
+        w1, w3 = state[ours + "feed_forward.w13.weight"].chunk(2, dim=0)
+        out.update({theirs + name: tensor for name, tensor in zip(fmt.projections, (q, k, v, w1, w3))})
+        out.update({theirs + their_name: state[ours + our_name] for our_name, their_name in fmt.layer_names.items()})
     return {name: tensor.contiguous() for name, tensor in out.items()}
 
 
-def from_meta_state_dict(state: StateDict, config: ModelConfig, source: str = "Meta checkpoint") -> StateDict:
-    """Meta's tensors (one full, unsharded set) as our state dict."""
-    get = _getter(state, source)
-    out = {name: get(name) for name in ("tok_embeddings.weight", "norm.weight", "output.weight")}
+def from_format(state: StateDict, config: ModelConfig, fmt: CheckpointFormat, source: str | None = None) -> StateDict:
+    """``fmt``'s tensors (one full, unsharded set) as our state dict; a missing tensor is named with ``source``."""
+    get = _getter(state, source or fmt.description)
+    out = {ours: get(theirs) for ours, theirs in fmt.global_names.items()}
     for i in range(config.n_layers):
-        p = f"layers.{i}."
-        q = interleaved_to_half_split(get(p + "attention.wq.weight"), config.n_heads)
-        k = interleaved_to_half_split(get(p + "attention.wk.weight"), config.kv_heads)
-        out[p + "attention.wqkv.weight"] = torch.cat((q, k, get(p + "attention.wv.weight")), dim=0)
-        out[p + "feed_forward.w13.weight"] = torch.cat((get(p + "feed_forward.w1.weight"),
-                                                       get(p + "feed_forward.w3.weight")), dim=0)
-        for our_name, meta_name in META_LAYER_NAMES.items():
-            out[p + our_name] = get(p + meta_name)
-    return out
-
-
-def to_hf_state_dict(state: StateDict, config: ModelConfig) -> StateDict:
-    """Our tensors under ``LlamaForCausalLM``'s names (same half-split RoPE layout: no permutation)."""
-    out = {hf: state[ours] for ours, hf in HF_GLOBAL_NAMES.items()}
-    for i in range(config.n_layers):
-        ours, hf = f"layers.{i}.", f"model.layers.{i}."
-        q, k, v, gate, up = _unfused(state, config, ours)
-        out[hf + "self_attn.q_proj.weight"], out[hf + "self_attn.k_proj.weight"] = q, k
-        out[hf + "self_attn.v_proj.weight"] = v
-        out[hf + "mlp.gate_proj.weight"], out[hf + "mlp.up_proj.weight"] = gate, up
-        for our_name, hf_name in HF_LAYER_NAMES.items():
-            out[hf + hf_name] = state[ours + our_name]
-    return {name: tensor.contiguous() for name, tensor in out.items()}
-
-
-def from_hf_state_dict(state: StateDict, config: ModelConfig, source: str = "Hugging Face checkpoint") -> StateDict:
-    """``LlamaForCausalLM`` tensors as our state dict."""
-    get = _getter(state, source)
-    out = {ours: get(hf) for ours, hf in HF_GLOBAL_NAMES.items()}
-    for i in range(config.n_layers):
-        ours, hf = f"layers.{i}.", f"model.layers.{i}."
-        out[ours + "attention.wqkv.weight"] = torch.cat(
-            [get(hf + f"self_attn.{name}_proj.weight") for name in ("q", "k", "v")], dim=0)
-        out[ours + "feed_forward.w13.weight"] = torch.cat(
-            (get(hf + "mlp.gate_proj.weight"), get(hf + "mlp.up_proj.weight")), dim=0)
-        for our_name, hf_name in HF_LAYER_NAMES.items():
-            out[ours + our_name] = get(hf + hf_name)
+        ours, theirs = f"layers.{i}.", fmt.layer.format(i)
+        q, k, v, w1, w3 = (get(theirs + name) for name in fmt.projections)
+        if fmt.interleaved_rope:
+            q, k = interleaved_to_half_split(q, config.n_heads), interleaved_to_half_split(k, config.kv_heads)
+        out[ours + "attention.wqkv.weight"] = torch.cat((q, k, v), dim=0)
+        out[ours + "feed_forward.w13.weight"] = torch.cat((w1, w3), dim=0)
+        out.update({ours + our_name: get(theirs + their_name) for our_name, their_name in fmt.layer_names.items()})
     return out
 
 
@@ -136,9 +124,9 @@ def check_tensors(state: StateDict, expected: StateDict, source: str) -> None:
         raise ValueError(f"{source}: unexpected tensor(s) {unexpected[:5]} for this configuration")
 
 
-def expected_tensors(config: ModelConfig, convert: Callable[[StateDict, ModelConfig], StateDict]) -> StateDict:
-    """The names and shapes a checkpoint of ``config`` holds in a format, computed on the ``meta`` device."""
-    return convert(Transformer(config, device="meta").state_dict(), config)
+def expected_tensors(config: ModelConfig, fmt: CheckpointFormat) -> StateDict:
+    """The names and shapes a checkpoint of ``config`` holds in ``fmt``, computed on the ``meta`` device."""
+    return to_format(Transformer(config, device="meta").state_dict(), config, fmt)
 
 
 def load_into_model(state: StateDict, config: ModelConfig, source: str, device: torch.device | str | None = None,
@@ -201,7 +189,7 @@ def export_hf(model: Transformer, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` loadable by ``LlamaForCausalLM.from_pretrained(directory)``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = to_hf_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config)
+    state = to_format({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config, HF)
     with atomic_path(directory / HF_WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
     with atomic_open(directory / "config.json") as handle:
@@ -227,8 +215,8 @@ def import_hf(directory: str | Path, device: torch.device | str | None = None,
     else:
         raise FileNotFoundError(f"no {HF_WEIGHTS} or {HF_INDEX} in {directory} (only safetensors are read)")
     source = str(directory)
-    check_tensors(state, expected_tensors(config, to_hf_state_dict), source)
-    return load_into_model(from_hf_state_dict(state, config, source), config, source, device, dtype)
+    check_tensors(state, expected_tensors(config, HF), source)
+    return load_into_model(from_format(state, config, HF, source), config, source, device, dtype)
 
 
 # -- Meta -----------------------------------------------------------------------------------------------------------
@@ -312,8 +300,8 @@ def import_meta(directory: str | Path, device: torch.device | str | None = None,
     params = json.loads(params_path.read_text(encoding="utf-8"))
     config = config_from_meta(params, state["tok_embeddings.weight"].shape[0], str(params_path))
     source = str(directory)
-    check_tensors(state, expected_tensors(config, to_meta_state_dict), source)
-    return load_into_model(from_meta_state_dict(state, config, source), config, source, device, dtype)
+    check_tensors(state, expected_tensors(config, META), source)
+    return load_into_model(from_format(state, config, META, source), config, source, device, dtype)
 
 
 def split_meta_shards(state: StateDict, num_shards: int) -> list[StateDict]:
@@ -334,7 +322,7 @@ def export_meta(model: Transformer, directory: str | Path, num_shards: int = 1) 
     """Write Meta's format: ``params.json`` and ``consolidated.00.pth`` … (``num_shards`` model-parallel ranks)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = to_meta_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config)
+    state = to_format({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config, META)
     for rank, shard in enumerate(split_meta_shards(state, num_shards)):
         with atomic_path(directory / f"consolidated.{rank:02d}.pth") as tmp:
             torch.save(shard, tmp)
@@ -355,5 +343,5 @@ def to_transformers(model: Transformer) -> Any:
               if key not in ("architectures", "model_type", "torch_dtype")}
     twin = LlamaForCausalLM(LlamaConfig(**values, attn_implementation="sdpa"))
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    twin.load_state_dict(to_hf_state_dict(weights, model.config))
+    twin.load_state_dict(to_format(weights, model.config, HF))
     return twin.to(device=model.output.weight.device, dtype=model.output.weight.dtype).eval()

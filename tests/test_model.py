@@ -139,7 +139,7 @@ PARITY_CONFIGS = {
 def hf_twin(model: Transformer):
     """``LlamaForCausalLM`` built from an explicit ``LlamaConfig`` (eps 1e-5, no biases, untied) with our weights."""
     transformers = pytest.importorskip("transformers")
-    from codellama_lite.interop import to_hf_state_dict
+    from codellama_lite.interop import HF, to_format
 
     c = model.config
     hf_config = transformers.LlamaConfig(
@@ -148,7 +148,7 @@ def hf_twin(model: Transformer):
         max_position_embeddings=c.max_seq_len, tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
         attn_implementation="sdpa")
     twin = transformers.LlamaForCausalLM(hf_config).eval()
-    twin.load_state_dict(to_hf_state_dict(model.state_dict(), c), strict=True)
+    twin.load_state_dict(to_format(model.state_dict(), c, HF), strict=True)
     return twin
 
 
