@@ -56,15 +56,20 @@ def test_hf_round_trip_is_exact(model, tmp_path):
     assert torch.equal(logits(back), logits(model))
 
 
-def test_import_a_checkpoint_written_by_transformers(tmp_path):
-    torch.manual_seed(3)
-    hf_config = transformers.LlamaConfig(vocab_size=80, hidden_size=48, intermediate_size=100, num_hidden_layers=2,
-                                         num_attention_heads=6, num_key_value_heads=2, rms_norm_eps=1e-5,
-                                         rope_theta=1e4, tie_word_embeddings=False)
+def _random_twin(seed: int, **config):
+    """A transformers ``LlamaForCausalLM`` (2 layers, 2 key/value heads, untied) with weights drawn from N(0, 0.2²)."""
+    torch.manual_seed(seed)
+    hf_config = transformers.LlamaConfig(num_hidden_layers=2, num_key_value_heads=2, rms_norm_eps=1e-5,
+                                         tie_word_embeddings=False, **config)
     twin = transformers.LlamaForCausalLM(hf_config).eval()
     with torch.no_grad():
         for p in twin.parameters():
             p.normal_(0, 0.2)
+    return twin
+
+
+def test_import_a_checkpoint_written_by_transformers(tmp_path):
+    twin = _random_twin(3, vocab_size=80, hidden_size=48, intermediate_size=100, num_attention_heads=6, rope_theta=1e4)
     twin.save_pretrained(tmp_path, safe_serialization=True)
     ours = import_hf(tmp_path)
     tokens = torch.randint(0, 80, (2, 11))
@@ -110,14 +115,7 @@ def _shard(meta, ranks):
 
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_meta_fixture_imports_exactly(tmp_path, ranks):
-    torch.manual_seed(4)
-    hf_config = transformers.LlamaConfig(vocab_size=90, hidden_size=64, intermediate_size=192, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5,
-                                         rope_theta=1e6, tie_word_embeddings=False)
-    twin = transformers.LlamaForCausalLM(hf_config).eval()
-    with torch.no_grad():
-        for p in twin.parameters():
-            p.normal_(0, 0.2)
+    twin = _random_twin(4, vocab_size=90, hidden_size=64, intermediate_size=192, num_attention_heads=4, rope_theta=1e6)
     for rank, shard in enumerate(_shard(_meta_layout_from_hf(twin, 4, 2), ranks)):
         torch.save(shard, tmp_path / f"consolidated.{rank:02d}.pth")
     # multiple_of 64 turns int(2 * 4 * 64 / 3) = 170 into 192, Meta's width rule.
