@@ -31,7 +31,6 @@ from codellama_lite.rope import half_split_to_interleaved, interleaved_to_half_s
 StateDict = dict[str, torch.Tensor]
 
 
-
 @dataclass(frozen=True)
 class CheckpointFormat:
     """How a checkpoint format names our tensors (per layer, ``layer`` formatted with the layer's index)."""
@@ -124,6 +123,10 @@ def check_tensors(state: StateDict, expected: StateDict, source: str) -> None:
         raise ValueError(f"{source}: unexpected tensor(s) {unexpected[:5]} for this configuration")
 
 
+def _cpu_state(model: Transformer) -> StateDict:
+    return {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+
+
 def expected_tensors(config: ModelConfig, fmt: CheckpointFormat) -> StateDict:
     """The names and shapes a checkpoint of ``config`` holds in ``fmt``, computed on the ``meta`` device."""
     return to_format(Transformer(config, device="meta").state_dict(), config, fmt)
@@ -189,7 +192,7 @@ def export_hf(model: Transformer, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` loadable by ``LlamaForCausalLM.from_pretrained(directory)``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = to_format({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config, HF)
+    state = to_format(_cpu_state(model), model.config, HF)
     with atomic_path(directory / HF_WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
     with atomic_open(directory / "config.json") as handle:
@@ -322,7 +325,7 @@ def export_meta(model: Transformer, directory: str | Path, num_shards: int = 1) 
     """Write Meta's format: ``params.json`` and ``consolidated.00.pth`` … (``num_shards`` model-parallel ranks)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = to_format({k: v.detach().cpu() for k, v in model.state_dict().items()}, model.config, META)
+    state = to_format(_cpu_state(model), model.config, META)
     for rank, shard in enumerate(split_meta_shards(state, num_shards)):
         with atomic_path(directory / f"consolidated.{rank:02d}.pth") as tmp:
             torch.save(shard, tmp)
@@ -342,6 +345,5 @@ def to_transformers(model: Transformer) -> Any:
     values = {key: value for key, value in hf_config(model.config).items()
               if key not in ("architectures", "model_type", "torch_dtype")}
     twin = LlamaForCausalLM(LlamaConfig(**values, attn_implementation="sdpa"))
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    twin.load_state_dict(to_format(weights, model.config, HF))
+    twin.load_state_dict(to_format(_cpu_state(model), model.config, HF))
     return twin.to(device=model.output.weight.device, dtype=model.output.weight.dtype).eval()
