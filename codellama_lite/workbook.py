@@ -6,6 +6,7 @@ executed notebook as a display output of their own MIME type, so the runner read
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -38,10 +39,10 @@ def scratch_dir(chapter: str) -> Path:
     It is removed when the kernel exits; a kernel that is killed instead (nbval does that) leaves it behind, so each
     call first removes the directories of processes that no longer run. Repeated runs leave nothing behind.
     """
-    root = Path(tempfile.gettempdir()) / f"codellama-lite-{os.getuid()}"
+    root = Path(tempfile.gettempdir()) / f"codellama-lite-{getpass.getuser()}"
     root.mkdir(mode=0o700, exist_ok=True)
-    for old in root.iterdir():
-        owner = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
+    for old in root.iterdir():  # named chapter-pid-random
+        owner = old.name.rsplit("-", 2)[-2] if old.name.count("-") >= 2 else ""
         if owner.isdigit() and not _process_exists(int(owner)):
             shutil.rmtree(old, ignore_errors=True)
     scratch = tempfile.TemporaryDirectory(prefix=f"{chapter}-{os.getpid()}-", dir=root)
