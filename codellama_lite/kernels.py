@@ -3,10 +3,9 @@
 PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC machines we measured; oneDNN,
 PyTorch's other CPU backend, does the same products 1.4-2.5× faster. :class:`Linear` routes a bias-free linear layer
 through oneDNN on CPU in float32 — in training (forward, grad_input and grad_weight) and, without gradients, through a
-cached copy of its weight laid out for the kernel, also inside compiled decoding (:func:`onednn_linear_op`) — and
-through plain ``F.linear`` everywhere else (other devices and dtypes, other compiled code, oneDNN unavailable or
-disabled). The mathematics, the parameters and the state dict are
-those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only products`` and ``--only layout``.
+cached copy of its weight laid out for the kernel — eager or compiled (:func:`onednn_linear`), and through plain
+``F.linear`` everywhere else (other devices and dtypes, oneDNN unavailable or disabled). The mathematics, the
+parameters and the state dict are those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only products`` and ``--only layout``.
 """
 
 from __future__ import annotations
@@ -25,58 +24,57 @@ def _onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 @torch.library.custom_op("codellama_lite::onednn_linear", mutates_args=())
-def onednn_linear_op(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """:func:`_onednn_linear` as an operator ``torch.compile`` calls as it is (its own lowering of the oneDNN op
-    rejects a weight it did not pack itself), so a compiled graph can keep oneDNN's products and fuse the rest."""
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`_onednn_linear` as an operator with gradients whose products also run on oneDNN.
+
+    ``torch.compile`` calls it as it is (its own lowering of the oneDNN op rejects a weight it did not pack itself,
+    and its float32 products use MKL), so a compiled graph keeps oneDNN's products and fuses everything between them.
+    """
     return _onednn_linear(x, weight)
 
 
-@onednn_linear_op.register_fake
+@onednn_linear.register_fake
 def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
 def _onednn_grad_input(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``grad @ weight``: the gradient of ``x @ weight.T`` with respect to ``x``."""
-    return _onednn_linear(grad, weight.t().contiguous())  # contiguous: up to 1.5× faster, for one weight-sized copy
+    return onednn_linear(grad, weight.t().contiguous())  # contiguous: up to 1.5× faster, for one weight-sized copy
 
 
 def _onednn_grad_weight(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``grad.T @ x`` over every row of the batch: the gradient of ``x @ weight.T`` with respect to ``weight``."""
     grad_t, x_t = grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t()
     if x_t.shape[0] >= grad_t.shape[0]:  # oneDNN runs faster (up to 2.5×) with the wider operand as its weight
-        return _onednn_linear(grad_t, x_t)
-    return _onednn_linear(x_t, grad_t).t()
+        return onednn_linear(grad_t, x_t)
+    return onednn_linear(x_t, grad_t).t()
 
 
-class _OneDNNLinear(torch.autograd.Function):
-    """Bias-free ``F.linear`` whose three products (forward, grad_input, grad_weight) all run on oneDNN."""
+def _save_inputs(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
+    ctx.save_for_backward(*inputs)
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
-        return _onednn_linear(x, weight)
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        x, weight = ctx.saved_tensors
-        return (_onednn_grad_input(grad, weight) if ctx.needs_input_grad[0] else None,
-                _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
+def _backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    x, weight = ctx.saved_tensors
+    return (_onednn_grad_input(grad, weight) if ctx.needs_input_grad[0] else None,
+            _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
+
+
+onednn_linear.register_autograd(_backward, setup_context=_save_inputs)
 
 
 class Linear(nn.Linear):
     """A bias-free ``nn.Linear`` that multiplies with oneDNN on CPU in float32; same parameter, same state-dict entry.
 
     Why: PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC we measured; oneDNN,
-    PyTorch's other CPU backend, does the same products 1.4-2.5× faster. So on CPU, in float32, outside
-    ``torch.compile`` (which is given plain ``F.linear`` to optimise) and while oneDNN is available and enabled
-    (``torch.backends.mkldnn.flags(enabled=False)`` turns it off):
+    PyTorch's other CPU backend, does the same products 1.4-2.5× faster. So on CPU, in float32, while oneDNN is
+    available and enabled (``torch.backends.mkldnn.flags(enabled=False)`` turns it off), eager or compiled:
 
     **Training** (gradients on), with :attr:`training_kernel` ``"onednn"``: the forward product and both backward
-    products (grad_input, grad_weight) run on oneDNN's inner-product kernel (``_OneDNNLinear``), from the plain weight,
-    so there is no copy to keep; gradients equal ``F.linear``'s up to float32 rounding. ``"plain"``: ``F.linear``.
-    Figures: ``python benchmarks/bench_model.py --only products``.
+    products (grad_input, grad_weight) run on oneDNN's inner-product kernel (:func:`onednn_linear`), from the plain
+    weight, so there is no copy to keep; gradients equal ``F.linear``'s up to float32 rounding. ``"plain"``:
+    ``F.linear``. Figures: ``python benchmarks/bench_model.py --only products``; compiled, ``--compile``.
 
     **Inference** (gradients off): the product uses a second copy of the weight laid out for the kernel, by
     :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
@@ -97,9 +95,9 @@ class Linear(nn.Linear):
     weight's worth of memory; :meth:`Transformer.drop_decode_weights` frees it. Weights made under
     ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
 
-    **Compiled** (``torch.compile``): plain ``F.linear``, except inside :meth:`packed_in_graph`, where a layer without
-    gradients multiplies by its packed copy through :func:`onednn_linear_op`. Compiled code cannot check that the copy
-    is current, so the caller refreshes the copies first (:meth:`refresh_inference_weight`); compiled decoding does
+    **Compiled inference** (``torch.compile``, gradients off): :func:`onednn_linear` with the plain weight, or, inside
+    :meth:`packed_in_graph`, with the packed copy. Compiled code cannot check that the copy is current, so the caller
+    refreshes the copies first (:meth:`refresh_inference_weight`); compiled decoding does
     (:func:`codellama_lite.generate.generate` with ``compile=True``).
     """
 
@@ -115,19 +113,18 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, layout = self.weight, self.inference_layout
-        if not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32:
+        if not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32 or x.numel() == 0:
             return F.linear(x, weight)
-        if torch.compiler.is_compiling():
-            if (self._packed_in_graph and layout == "packed" and torch.backends.mkldnn.enabled
-                    and not torch.is_grad_enabled()):
-                packed = self._copy_of is not None and self._copy_of[0] == "packed"
-                return onednn_linear_op(x, self._copy if packed else weight)
-            return F.linear(x, weight)
+        onednn = torch._C._has_mkldnn and torch.backends.mkldnn.enabled  # built in, and not switched off
         if torch.is_grad_enabled():
-            onednn = self.training_kernel == "onednn" and torch.backends.mkldnn.is_available() and x.numel() > 0
-            return _OneDNNLinear.apply(x, weight) if onednn and torch.backends.mkldnn.enabled else F.linear(x, weight)
-        if layout == "packed" and torch.backends.mkldnn.enabled:
-            return _onednn_linear(x, self.inference_weight(layout))
+            return onednn_linear(x, weight) if onednn and self.training_kernel == "onednn" else F.linear(x, weight)
+        if torch.compiler.is_compiling():
+            if not onednn or layout == "plain":
+                return F.linear(x, weight)
+            current = self._packed_in_graph and self._copy_of is not None and self._copy_of[0] == "packed"
+            return onednn_linear(x, self._copy if current else weight)
+        if layout == "packed" and onednn:
+            return _onednn_linear(x, self.inference_weight(layout))  # the raw op: no operator dispatch per token
         if layout == "transposed" and x.numel() <= self.transposed_rows * self.in_features:
             return x @ self.inference_weight(layout)
         return F.linear(x, weight)

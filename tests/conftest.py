@@ -19,6 +19,18 @@ def small_tokenizer(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def compiler():
+    """Skips the test where this machine cannot run ``torch.compile`` at all (no C++ compiler, an unsupported
+    platform), judged on a one-line function, so that a failure of our own compiled code still fails its test."""
+    import torch
+
+    try:
+        torch.compile(lambda x: x * 2 + 1, fullgraph=True)(torch.ones(3))
+    except Exception as error:
+        pytest.skip(f"torch.compile unavailable here: {type(error).__name__}: {error}")
+
+
+@pytest.fixture(scope="session")
 def sandbox():
     """One :class:`~codellama_lite.evaluation.sandbox.Sandbox` (3 s per program, as the paper's harnesses) per session."""
     from codellama_lite.evaluation.sandbox import Sandbox

@@ -41,16 +41,13 @@ def test_decode_step_equals_cached_forward_with_padding(model):
     assert (got - expected).abs().max().item() <= 1e-5
 
 
-def test_compiled_generation_gives_the_same_tokens(model):
-    try:
-        compiled = generate(model, PROMPTS, 6, compile=True)
-    except Exception as error:  # no C++ compiler or an unsupported platform: the option is unavailable here
-        pytest.skip(f"torch.compile unavailable: {type(error).__name__}: {error}")
+def test_compiled_generation_gives_the_same_tokens(model, compiler):
+    compiled = generate(model, PROMPTS, 6, compile=True)
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
-def test_compiled_decoding_multiplies_by_current_packed_weights(monkeypatch):
+def test_compiled_decoding_multiplies_by_current_packed_weights(monkeypatch, compiler):
     """Compiled steps use the packed oneDNN copies, remade after the weights change in place."""
     import codellama_lite.kernels as kernels
 
@@ -59,10 +56,7 @@ def test_compiled_decoding_multiplies_by_current_packed_weights(monkeypatch):
     onednn = kernels._onednn_linear
     monkeypatch.setattr(kernels, "_onednn_linear", lambda x, weight: calls.append(x.shape[1]) or onednn(x, weight))
     model = _fresh_model()
-    try:
-        generate(model, PROMPTS, 4, compile=True)
-    except Exception as error:  # no C++ compiler or an unsupported platform: the option is unavailable here
-        pytest.skip(f"torch.compile unavailable: {type(error).__name__}: {error}")
+    generate(model, PROMPTS, 4, compile=True)
     linears = sum(isinstance(module, Linear) for module in model.modules())
     # Every product of the three single-token steps went through oneDNN (plus the prompt's last-position logits).
     assert calls.count(1) == 3 * linears + 1
