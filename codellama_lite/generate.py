@@ -125,22 +125,23 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     stopped_by_string = [False] * batch
     cache = model.new_cache(batch, prompt_len + max_new_tokens)
-    logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
-    advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
-               if compile else _eager_steps(model, cache, full_mask))
     steps = 0
-    for step in range(max_new_tokens):
-        next_token = sample_next(logits, temperature, top_p, generator)
-        next_token = next_token.masked_fill(done, pad_id)
-        out[:, step] = next_token
-        steps = step + 1
-        if stops.numel():
-            done |= torch.isin(next_token, stops)
-        if stop_strings:
-            _check_stop_strings(out[:, :steps], done, stopped_by_string, stops, tokenizer, stop_strings)
-        if steps == max_new_tokens or bool(done.all()):
-            break
-        logits = advance(next_token)
+    with Linear.copies_current(model):  # the weights cannot change while we generate
+        logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
+        advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
+                   if compile else _eager_steps(model, cache, full_mask))
+        for step in range(max_new_tokens):
+            next_token = sample_next(logits, temperature, top_p, generator)
+            next_token = next_token.masked_fill(done, pad_id)
+            out[:, step] = next_token
+            steps = step + 1
+            if stops.numel():
+                done |= torch.isin(next_token, stops)
+            if stop_strings:
+                _check_stop_strings(out[:, :steps], done, stopped_by_string, stops, tokenizer, stop_strings)
+            if steps == max_new_tokens or bool(done.all()):
+                break
+            logits = advance(next_token)
     return _completions(out[:, :steps].tolist(), done.tolist(), stopped_by_string, set(stops.tolist()),
                         tokenizer, stop_strings)
 
@@ -155,17 +156,14 @@ def _eager_steps(model: Transformer, cache: KVCache,
 
 
 def _compiled_steps(model: Transformer, cache: KVCache, real: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """:func:`_eager_steps` through :func:`compiled_decode_step`, with the layers' packed oneDNN weights made current
-    once, before the first step (:meth:`codellama_lite.kernels.Linear.packed_in_graph`)."""
+    """:func:`_eager_steps` through :func:`compiled_decode_step`."""
     decode_step = compiled_decode_step()
     if model.rope_cos.shape[0] < cache.max_len:  # the compiled step cannot grow the table
         model.reset_rope(inv_freq=model.inv_freq, max_seq_len=cache.max_len)
-    model.refresh_decode_weights()
 
     def advance(tokens: torch.Tensor) -> torch.Tensor:
         slot = torch.tensor([cache.length], device=tokens.device)
-        with Linear.packed_in_graph():
-            logits = decode_step(model, tokens[:, None], cache, slot, real)
+        logits = decode_step(model, tokens[:, None], cache, slot, real)
         cache.length += 1
         return logits
     return advance

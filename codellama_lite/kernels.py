@@ -95,16 +95,16 @@ class Linear(nn.Linear):
     weight's worth of memory; :meth:`Transformer.drop_decode_weights` frees it. Weights made under
     ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
 
-    **Compiled inference** (``torch.compile``, gradients off): :func:`onednn_linear` with the plain weight, or, inside
-    :meth:`packed_in_graph`, with the packed copy. Compiled code cannot check that the copy is current, so the caller
-    refreshes the copies first (:meth:`refresh_inference_weight`); compiled decoding does
-    (:func:`codellama_lite.generate.generate` with ``compile=True``).
+    Checking the copy costs a tenth of an eager decoding step at batch 1, and compiled code cannot check it at all, so
+    :meth:`copies_current` refreshes every copy once and, inside, layers without gradients use them as they stand;
+    :func:`codellama_lite.generate.generate` decodes inside it. Compiled code outside it multiplies by the plain weight
+    (:func:`onednn_linear`).
     """
 
     training_kernel = "onednn" if torch.backends.mkldnn.is_available() else "plain"
     inference_layout = "packed" if torch.backends.mkldnn.is_available() else "transposed"
     transposed_rows = 16  # measured crossover: beyond it the transposed copy no longer beats F.linear
-    _packed_in_graph = False
+    _copies_current = False  # inside copies_current(): every copy was refreshed on entry
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features, bias=False)
@@ -112,22 +112,29 @@ class Linear(nn.Linear):
         self._copy_of: tuple | None = None  # (layout, the weight it was made from, its shape, strides, version)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._copies_current and self._copy is not None and not torch.is_grad_enabled():
+            return self._by_copy(x)
         weight, layout = self.weight, self.inference_layout
         if not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32 or x.numel() == 0:
             return F.linear(x, weight)
         onednn = torch._C._has_mkldnn and torch.backends.mkldnn.enabled  # built in, and not switched off
         if torch.is_grad_enabled():
             return onednn_linear(x, weight) if onednn and self.training_kernel == "onednn" else F.linear(x, weight)
-        if torch.compiler.is_compiling():
-            if not onednn or layout == "plain":
-                return F.linear(x, weight)
-            current = self._packed_in_graph and self._copy_of is not None and self._copy_of[0] == "packed"
-            return onednn_linear(x, self._copy if current else weight)
+        if torch.compiler.is_compiling():  # no copy can be checked here: the plain weight
+            return onednn_linear(x, weight) if onednn and layout != "plain" else F.linear(x, weight)
         if layout == "packed" and onednn:
-            return _onednn_linear(x, self.inference_weight(layout))  # the raw op: no operator dispatch per token
+            return _onednn_linear(x, self.inference_weight(layout))
         if layout == "transposed" and x.numel() <= self.transposed_rows * self.in_features:
             return x @ self.inference_weight(layout)
         return F.linear(x, weight)
+
+    def _by_copy(self, x: torch.Tensor) -> torch.Tensor:
+        """The product with the inference copy as it stands (inside :meth:`copies_current`)."""
+        if self._copy_of[0] == "packed":  # eager: the raw op, without an operator dispatch per call
+            return onednn_linear(x, self._copy) if torch.compiler.is_compiling() else _onednn_linear(x, self._copy)
+        if x.numel() <= self.transposed_rows * self.in_features:
+            return x @ self._copy
+        return F.linear(x, self.weight)
 
     def inference_weight(self, layout: str) -> torch.Tensor:
         """The weight in ``layout``, cached until the weight changes."""
@@ -146,21 +153,27 @@ class Linear(nn.Linear):
         return self._copy
 
     def refresh_inference_weight(self) -> None:
-        """Make the inference copy current now, where this layer would use one (see :meth:`packed_in_graph`)."""
+        """Make the inference copy current now if this layer would use one, else drop it."""
         weight, layout = self.weight, self.inference_layout
         if (weight.is_cpu and weight.dtype == torch.float32 and layout != "plain"
-                and (layout != "packed" or torch.backends.mkldnn.enabled)):
+                and (layout != "packed" or (torch._C._has_mkldnn and torch.backends.mkldnn.enabled))):
             self.inference_weight(layout)
+        else:
+            self.drop_inference_weight()
 
     @classmethod
     @contextlib.contextmanager
-    def packed_in_graph(cls) -> Iterator[None]:
-        """Inside, compiled layers without gradients multiply by their packed copies as they stand (refresh first)."""
-        before, cls._packed_in_graph = cls._packed_in_graph, True
+    def copies_current(cls, model: nn.Module) -> Iterator[None]:
+        """Refresh the inference copy of every layer of ``model`` once; inside, layers without gradients use their
+        copies without checking them. The weights must not change inside (generation does not change them)."""
+        for module in model.modules():
+            if isinstance(module, Linear):
+                module.refresh_inference_weight()
+        before, Linear._copies_current = Linear._copies_current, True
         try:
             yield
         finally:
-            cls._packed_in_graph = before
+            Linear._copies_current = before
 
     def drop_inference_weight(self) -> int:
         """Free the cached copy; returns its size in bytes."""

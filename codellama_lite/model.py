@@ -222,12 +222,6 @@ class Transformer(nn.Module):
             else:
                 nn.init.normal_(param, 0.0, std)
 
-    def refresh_decode_weights(self) -> None:
-        """Make every layer's inference copy of its weight current now (see :class:`Linear`)."""
-        for module in self.modules():
-            if isinstance(module, Linear):
-                module.refresh_inference_weight()
-
     def drop_decode_weights(self) -> int:
         """Free every layer's inference copy of its weight (see :class:`Linear`); returns the bytes freed."""
         return sum(module.drop_inference_weight() for module in self.modules() if isinstance(module, Linear))

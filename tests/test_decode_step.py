@@ -46,27 +46,6 @@ def test_compiled_generation_gives_the_same_tokens(model, compiler):
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
 
 
-@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
-def test_compiled_decoding_multiplies_by_current_packed_weights(monkeypatch, compiler):
-    """Compiled steps use the packed oneDNN copies, remade after the weights change in place."""
-    import codellama_lite.kernels as kernels
-
-    monkeypatch.setattr(Linear, "inference_layout", "packed")
-    calls = []
-    onednn = kernels._onednn_linear
-    monkeypatch.setattr(kernels, "_onednn_linear", lambda x, weight: calls.append(x.shape[1]) or onednn(x, weight))
-    model = _fresh_model()
-    generate(model, PROMPTS, 4, compile=True)
-    linears = sum(isinstance(module, Linear) for module in model.modules())
-    # Every product of the three single-token steps went through oneDNN (plus the prompt's last-position logits).
-    assert calls.count(1) == 3 * linears + 1
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(-1.5)  # in place: same tensors, new values
-    compiled = [c.tokens for c in generate(model, PROMPTS, 6, compile=True)]
-    assert compiled == [c.tokens for c in generate(model, PROMPTS, 6)]
-
-
 # -- the inference weight layouts of codellama_lite.kernels.Linear ------------------------------------------------
 
 LAYOUTS = ["transposed", "plain"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
@@ -159,3 +138,53 @@ def test_model_built_in_inference_mode_decodes_like_f_linear(monkeypatch):
             monkeypatch.setattr(Linear, "inference_layout", layout)
             assert (_decode_logits(model) - expected).abs().max().item() <= 1e-5
             assert model.output._copy is None
+
+
+# -- generation decodes with current copies -------------------------------------------------------------------
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_generation_multiplies_by_current_packed_weights(compiled, monkeypatch, request):
+    """Generation refreshes the packed oneDNN copies on entry and multiplies every single-token step by them, eager
+    or compiled; after the weights change in place, the tokens are those of the new weights."""
+    import codellama_lite.kernels as kernels
+
+    if compiled:
+        request.getfixturevalue("compiler")
+    monkeypatch.setattr(Linear, "inference_layout", "packed")
+    calls = []
+    onednn = kernels._onednn_linear
+    monkeypatch.setattr(kernels, "_onednn_linear", lambda x, weight: calls.append(x.shape[1]) or onednn(x, weight))
+    model = _fresh_model()
+    generate(model, PROMPTS, 4, compile=compiled)
+    linears = sum(isinstance(module, Linear) for module in model.modules())
+    # Every product of the three single-token steps went through oneDNN (plus the prompt's last-position logits).
+    assert calls.count(1) == 3 * linears + 1
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(-1.5)  # in place: same tensors, new values
+    got = [c.tokens for c in generate(model, PROMPTS, 6, compile=compiled)]
+    monkeypatch.setattr(Linear, "inference_layout", "plain")
+    assert got == [c.tokens for c in generate(model, PROMPTS, 6)]
+
+
+def test_generation_drops_a_copy_of_another_layout(monkeypatch):
+    """A copy made for one layout is not used after the layout changes (here to ``plain``: no copy at all)."""
+    monkeypatch.setattr(Linear, "inference_layout", "transposed")
+    model = _fresh_model()
+    generate(model, PROMPTS, 3)
+    assert model.output._copy is not None
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(-1.5)
+    monkeypatch.setattr(Linear, "inference_layout", "plain")
+    got = [c.tokens for c in generate(model, PROMPTS, 6)]
+    assert model.output._copy is None
+    assert got == [c.tokens for c in generate(_twin(model), PROMPTS, 6)]
+
+
+def _twin(model: Transformer) -> Transformer:
+    """A separate model with the same weights (and no weight copies)."""
+    twin = Transformer(CONFIG)
+    twin.load_state_dict(model.state_dict())
+    return twin
