@@ -2,10 +2,11 @@
 
 PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC machines we measured; oneDNN,
 PyTorch's other CPU backend, does the same products 1.4-2.5× faster. :class:`Linear` routes a bias-free linear layer
-through oneDNN on CPU in float32 — in training (forward, grad_input and grad_weight) and, without gradients, through a
-cached copy of its weight laid out for the kernel — eager or compiled (:func:`onednn_linear`), and through plain
-``F.linear`` everywhere else (other devices and dtypes, oneDNN unavailable or disabled). The mathematics, the
-parameters and the state dict are those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only products`` and ``--only layout``.
+through oneDNN on CPU in float32, eager or compiled (:func:`onednn_linear`): in training (forward, grad_input and
+grad_weight) and, without gradients, through a cached copy of its weight laid out for the kernel. Everywhere else
+(other devices and dtypes, oneDNN unavailable or disabled) it is plain ``F.linear``. The mathematics, the parameters
+and the state dict are those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only products`` and
+``--only layout``.
 """
 
 from __future__ import annotations
