@@ -244,7 +244,7 @@ def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
 
 def bench_products(rounds: int) -> None:
     """The three products of training each of our linear layers, at the training shapes (``BATCH * SEQ`` rows):
-    MKL, as ``F.linear``'s autograd computes them, against oneDNN, as our ``Linear`` does (``onednn_linear``)."""
+    MKL, as ``F.linear``'s autograd computes them, against oneDNN, as our ``Linear`` does (``_OneDNNLinear``)."""
     torch.set_num_threads(THREADS)
     shapes = collections.Counter((m.in_features, m.out_features) for m in Transformer(CONFIG).modules()
                                  if isinstance(m, Linear))

@@ -26,11 +26,9 @@ def _onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 @torch.library.custom_op("codellama_lite::onednn_linear", mutates_args=())
 def onednn_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """:func:`_onednn_linear` as an operator with gradients whose products also run on oneDNN.
-
-    ``torch.compile`` calls it as it is (its own lowering of the oneDNN op rejects a weight it did not pack itself,
-    and its float32 products use MKL), so a compiled graph keeps oneDNN's products and fuses everything between them.
-    """
+    """:func:`_onednn_linear` as an operator ``torch.compile`` calls as it is: its own lowering of the oneDNN op
+    rejects a weight it did not pack itself, and its float32 products use MKL. A compiled graph thus keeps oneDNN's
+    products and fuses everything between them."""
     return _onednn_linear(x, weight)
 
 
@@ -39,30 +37,37 @@ def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
+def _product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T`` on oneDNN: the raw op in eager code (no operator dispatch), the operator in compiled code."""
+    return onednn_linear(x, weight) if torch.compiler.is_compiling() else _onednn_linear(x, weight)
+
+
 def _onednn_grad_input(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``grad @ weight``: the gradient of ``x @ weight.T`` with respect to ``x``."""
-    return onednn_linear(grad, weight.t().contiguous())  # contiguous: up to 1.5× faster, for one weight-sized copy
+    return _product(grad, weight.t().contiguous())  # contiguous: up to 1.5× faster, for one weight-sized copy
 
 
 def _onednn_grad_weight(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``grad.T @ x`` over every row of the batch: the gradient of ``x @ weight.T`` with respect to ``weight``."""
     grad_t, x_t = grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]).t()
     if x_t.shape[0] >= grad_t.shape[0]:  # oneDNN runs faster (up to 2.5×) with the wider operand as its weight
-        return onednn_linear(grad_t, x_t)
-    return onednn_linear(x_t, grad_t).t()
+        return _product(grad_t, x_t)
+    return _product(x_t, grad_t).t()
 
 
-def _save_inputs(ctx, inputs: tuple[torch.Tensor, torch.Tensor], output: torch.Tensor) -> None:
-    ctx.save_for_backward(*inputs)
+class _OneDNNLinear(torch.autograd.Function):
+    """Bias-free ``F.linear`` whose three products (forward, grad_input, grad_weight) all run on oneDNN."""
 
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return _product(x, weight)
 
-def _backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    x, weight = ctx.saved_tensors
-    return (_onednn_grad_input(grad, weight) if ctx.needs_input_grad[0] else None,
-            _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
-
-
-onednn_linear.register_autograd(_backward, setup_context=_save_inputs)
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, weight = ctx.saved_tensors
+        return (_onednn_grad_input(grad, weight) if ctx.needs_input_grad[0] else None,
+                _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
 
 
 class Linear(nn.Linear):
@@ -73,9 +78,10 @@ class Linear(nn.Linear):
     available and enabled (``torch.backends.mkldnn.flags(enabled=False)`` turns it off), eager or compiled:
 
     **Training** (gradients on), with :attr:`training_kernel` ``"onednn"``: the forward product and both backward
-    products (grad_input, grad_weight) run on oneDNN's inner-product kernel (:func:`onednn_linear`), from the plain
-    weight, so there is no copy to keep; gradients equal ``F.linear``'s up to float32 rounding. ``"plain"``:
-    ``F.linear``. Figures: ``python benchmarks/bench_model.py --only products``; compiled, ``--compile``.
+    products (grad_input, grad_weight) run on oneDNN's inner-product kernel (``_OneDNNLinear``; in compiled code
+    through :func:`onednn_linear`), from the plain weight, so there is no copy to keep; gradients equal ``F.linear``'s
+    up to float32 rounding. ``"plain"``: ``F.linear``. Figures: ``python benchmarks/bench_model.py --only products``;
+    compiled, ``--compile``.
 
     **Inference** (gradients off): the product uses a second copy of the weight laid out for the kernel, by
     :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
@@ -120,7 +126,8 @@ class Linear(nn.Linear):
             return F.linear(x, weight)
         onednn = torch._C._has_mkldnn and torch.backends.mkldnn.enabled  # built in, and not switched off
         if torch.is_grad_enabled():
-            return onednn_linear(x, weight) if onednn and self.training_kernel == "onednn" else F.linear(x, weight)
+            return (_OneDNNLinear.apply(x, weight) if onednn and self.training_kernel == "onednn"
+                    else F.linear(x, weight))
         if torch.compiler.is_compiling():  # no copy can be checked here: the plain weight
             return onednn_linear(x, weight) if onednn and layout != "plain" else F.linear(x, weight)
         if layout == "packed" and onednn:
@@ -131,8 +138,8 @@ class Linear(nn.Linear):
 
     def _by_copy(self, x: torch.Tensor) -> torch.Tensor:
         """The product with the inference copy as it stands (inside :meth:`copies_current`)."""
-        if self._copy_of[0] == "packed":  # eager: the raw op, without an operator dispatch per call
-            return onednn_linear(x, self._copy) if torch.compiler.is_compiling() else _onednn_linear(x, self._copy)
+        if self._copy_of[0] == "packed":
+            return _product(x, self._copy)
         if x.numel() <= self.transposed_rows * self.in_features:
             return x @ self._copy
         return F.linear(x, self.weight)

@@ -51,7 +51,7 @@ def test_onednn_linear_gradients_with_strided_inputs(x_needs_grad, w_needs_grad,
     x = torch.randn(2, 24, 7).transpose(1, 2).requires_grad_(x_needs_grad)  # (2, 7, 24), not contiguous
     upstream = torch.randn(40, 7, 2).permute(2, 1, 0)  # (2, 7, 40), not contiguous
     y = layer(x)
-    assert y.grad_fn is not None and "onednn_linear" in type(y.grad_fn).__name__
+    assert y.grad_fn is not None and "OneDNNLinear" in type(y.grad_fn).__name__
     got = torch.autograd.grad(y, [t for t in (x, layer.weight) if t.requires_grad], upstream)
     y_plain = torch.nn.functional.linear(x, layer.weight)
     expected = torch.autograd.grad(y_plain, [t for t in (x, layer.weight) if t.requires_grad], upstream)
@@ -70,7 +70,7 @@ def test_plain_path_where_onednn_does_not_apply(case, monkeypatch):
     x = torch.randn(0 if case == "no rows" else 3, 8).to(layer.weight)  # oneDNN rejects empty products
     with torch.backends.mkldnn.flags(enabled=case != "mkldnn disabled"):
         y = layer(x)
-    assert "onednn_linear" not in type(y.grad_fn).__name__  # a device without oneDNN stands in for CUDA: same guard
+    assert "OneDNNLinear" not in type(y.grad_fn).__name__  # a device without oneDNN stands in for CUDA: same guard
     assert y.is_meta or torch.equal(y, torch.nn.functional.linear(x, layer.weight))
 
 
