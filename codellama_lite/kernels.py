@@ -37,6 +37,11 @@ def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
+def _onednn_enabled() -> bool:
+    """oneDNN is built into this PyTorch and not switched off (``torch.backends.mkldnn.flags(enabled=False)``)."""
+    return torch._C._has_mkldnn and torch.backends.mkldnn.enabled
+
+
 def _product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``x @ weight.T`` on oneDNN: the raw op in eager code (no operator dispatch), the operator in compiled code."""
     return onednn_linear(x, weight) if torch.compiler.is_compiling() else _onednn_linear(x, weight)
@@ -120,29 +125,32 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._copies_current and self._copy is not None and not torch.is_grad_enabled():
-            return self._by_copy(x)
-        weight, layout = self.weight, self.inference_layout
+            return self._multiply(x, self._copy_of[0], self._copy)
+        weight = self.weight
         if not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32 or x.numel() == 0:
             return F.linear(x, weight)
-        onednn = torch._C._has_mkldnn and torch.backends.mkldnn.enabled  # built in, and not switched off
         if torch.is_grad_enabled():
-            return (_OneDNNLinear.apply(x, weight) if onednn and self.training_kernel == "onednn"
+            return (_OneDNNLinear.apply(x, weight) if _onednn_enabled() and self.training_kernel == "onednn"
                     else F.linear(x, weight))
+        layout = self._copy_layout(weight)
         if torch.compiler.is_compiling():  # no copy can be checked here: the plain weight
-            return onednn_linear(x, weight) if onednn and layout != "plain" else F.linear(x, weight)
-        if layout == "packed" and onednn:
-            return _onednn_linear(x, self.inference_weight(layout))
-        if layout == "transposed" and x.numel() <= self.transposed_rows * self.in_features:
-            return x @ self.inference_weight(layout)
-        return F.linear(x, weight)
+            return onednn_linear(x, weight) if layout == "packed" else F.linear(x, weight)
+        return F.linear(x, weight) if layout is None else self._multiply(x, layout)
 
-    def _by_copy(self, x: torch.Tensor) -> torch.Tensor:
-        """The product with the inference copy as it stands (inside :meth:`copies_current`)."""
-        if self._copy_of[0] == "packed":
-            return _product(x, self._copy)
-        if x.numel() <= self.transposed_rows * self.in_features:
-            return x @ self._copy
-        return F.linear(x, self.weight)
+    def _copy_layout(self, weight: torch.Tensor) -> str | None:
+        """The layout of the inference copy this layer multiplies by without gradients, or ``None`` (``F.linear``)."""
+        layout = self.inference_layout
+        if (not weight.is_cpu or weight.dtype != torch.float32 or layout == "plain"
+                or (layout == "packed" and not _onednn_enabled())):
+            return None
+        return layout
+
+    def _multiply(self, x: torch.Tensor, layout: str, copy: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` by the inference copy in ``layout`` (``copy``, or the cached one made current)."""
+        if layout == "transposed" and x.numel() > self.transposed_rows * self.in_features:
+            return F.linear(x, self.weight)
+        copy = self.inference_weight(layout) if copy is None else copy
+        return _product(x, copy) if layout == "packed" else x @ copy
 
     def inference_weight(self, layout: str) -> torch.Tensor:
         """The weight in ``layout``, cached until the weight changes."""
@@ -162,12 +170,11 @@ class Linear(nn.Linear):
 
     def refresh_inference_weight(self) -> None:
         """Make the inference copy current now if this layer would use one, else drop it."""
-        weight, layout = self.weight, self.inference_layout
-        if (weight.is_cpu and weight.dtype == torch.float32 and layout != "plain"
-                and (layout != "packed" or (torch._C._has_mkldnn and torch.backends.mkldnn.enabled))):
-            self.inference_weight(layout)
-        else:
+        layout = self._copy_layout(self.weight)
+        if layout is None:
             self.drop_inference_weight()
+        else:
+            self.inference_weight(layout)
 
     @classmethod
     @contextlib.contextmanager
