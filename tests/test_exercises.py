@@ -1,12 +1,17 @@
-"""Every exercise check passes on the reference solution and fails on the untouched stub."""
+"""Every exercise check passes on the reference solution, fails on the untouched stub and catches plausible mistakes.
+
+A chapter's ``mutants/*.py`` are wrong answers a learner might write; each names in ``MUST_FAIL`` the checks that must
+reject it. Every check must be named by at least one mutant, so no check is only ever tried on the stub.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from codellama_lite.exercises import chapters, checks_of, run_checks
+from codellama_lite.exercises import chapters, checks_of, load_mutant, mutants, run_checks
 
 CHAPTERS = chapters()
+MUTANTS = [(chapter, path) for chapter in CHAPTERS for path in mutants(chapter)]
 
 
 def test_there_are_exercises():
@@ -25,3 +30,21 @@ def test_every_check_fails_on_the_stub(chapter):
     assert len(results) == len(checks_of(chapter)) > 0
     passed = [r.check for r in results if r.passed]
     assert not passed, f"these checks pass on the untouched stub, so they prove nothing: {passed}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_check_has_a_mutant_it_must_catch(chapter):
+    named = {name for path in mutants(chapter) for name in load_mutant(path).MUST_FAIL}
+    unknown = named - set(checks_of(chapter))
+    assert not unknown, f"mutants name checks that do not exist: {sorted(unknown)}"
+    uncovered = set(checks_of(chapter)) - named
+    assert not uncovered, (f"exercises/{chapter}/mutants/ has no plausible wrong answer for {sorted(uncovered)}: add a "
+                           "mutants/<mistake>.py redefining the function wrongly, with MUST_FAIL = ('check_...',)")
+
+
+@pytest.mark.parametrize(("chapter", "path"), MUTANTS, ids=[f"{c[:4]}-{p.stem}" for c, p in MUTANTS])
+def test_checks_catch_the_mutant(chapter, path):
+    mutant = load_mutant(path)
+    results = {r.check: r for r in run_checks(chapter, mutant)}
+    missed = [name for name in mutant.MUST_FAIL if results[name].passed]
+    assert not missed, f"{path.name} ({(mutant.__doc__ or '').strip()}) passes {missed}"

@@ -21,6 +21,9 @@ def check_rms_norm(impl: ModuleType) -> None:
     got = impl.rms_norm(x, norm.weight.detach(), 1e-5)
     assert got.shape == x.shape, f"shape {tuple(got.shape)}, expected {tuple(x.shape)}"
     torch.testing.assert_close(got, norm(x).detach(), msg="float32 RMSNorm differs from the model's")
+    tiny = 1e-3 * x  # mean(x²) is below eps here: eps belongs under the square root
+    torch.testing.assert_close(impl.rms_norm(tiny, norm.weight.detach(), 1e-5), norm(tiny).detach(),
+                               msg="small inputs differ from the model's: where does eps go?")
     unit = impl.rms_norm(x, torch.ones(16), 1e-5)
     rms = unit.pow(2).mean(-1).sqrt()
     assert torch.allclose(rms, torch.ones_like(rms), atol=1e-3), "with weight 1 every row should have RMS 1"
