@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from codellama_lite.rope import check_rope_scaling
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class ModelConfig:
     norm_eps: float = 1e-5
     rope_theta: float = 10_000.0
     max_seq_len: int = 2048  # length of the precomputed rotary table; longer inputs extend it
+    # Hugging Face's RoPE scaling dict ({"rope_type": "linear", "factor": 4.0}, ...; see codellama_lite.rope), or None.
+    # Left out of the hash (a dict has none); equality still compares it.
+    rope_scaling: dict[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         for name in ("dim", "n_layers", "n_heads", "vocab_size", "multiple_of", "max_seq_len"):
@@ -44,6 +49,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.ffn_dim must be positive, got {self.ffn_dim}")
         if self.norm_eps <= 0 or self.rope_theta <= 0:
             raise ValueError(f"ModelConfig.norm_eps and rope_theta must be positive, got {self.norm_eps}, {self.rope_theta}")
+        # A private, validated copy: the caller's dict may change later, this config must not.
+        object.__setattr__(self, "rope_scaling", check_rope_scaling(self.rope_scaling, "ModelConfig.rope_scaling"))
 
     # -- derived shapes ------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from codellama_lite.config import ModelConfig
 from codellama_lite.fileio import atomic_open, atomic_path
 from codellama_lite.model import Transformer
-from codellama_lite.rope import half_split_to_interleaved, interleaved_to_half_split
+from codellama_lite.rope import check_rope_scaling, half_split_to_interleaved, interleaved_to_half_split
 
 StateDict = dict[str, torch.Tensor]
 
@@ -149,14 +149,22 @@ HF_INDEX = "model.safetensors.index.json"
 
 
 def hf_config(config: ModelConfig, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
-    """The ``config.json`` of ``LlamaForCausalLM`` for ``config``."""
+    """The ``config.json`` of ``LlamaForCausalLM`` for ``config``.
+
+    transformers 4.x takes dynamic NTK's original length from ``max_position_embeddings``, so a ``dynamic`` model is
+    written with ``max_position_embeddings`` = its ``original_max_position_embeddings``.
+    """
+    scaling = config.rope_scaling
+    dynamic = scaling is not None and scaling["rope_type"] == "dynamic"
     return {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "hidden_size": config.dim, "intermediate_size": config.hidden_dim,
         "num_hidden_layers": config.n_layers, "num_attention_heads": config.n_heads,
         "num_key_value_heads": config.kv_heads, "head_dim": config.head_dim, "vocab_size": config.vocab_size,
-        "rms_norm_eps": config.norm_eps, "rope_theta": config.rope_theta, "rope_scaling": None,
-        "max_position_embeddings": config.max_seq_len, "hidden_act": "silu", "tie_word_embeddings": False,
+        "rms_norm_eps": config.norm_eps, "rope_theta": config.rope_theta,
+        "rope_scaling": None if scaling is None else dict(scaling),
+        "max_position_embeddings": scaling["original_max_position_embeddings"] if dynamic else config.max_seq_len,
+        "hidden_act": "silu", "tie_word_embeddings": False,
         "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
         "torch_dtype": str(dtype).removeprefix("torch."),
     }
@@ -172,7 +180,7 @@ def config_from_hf(values: dict[str, Any], source: str = "config.json") -> Model
     if values.get("model_type", "llama") != "llama":
         raise ValueError(f"{source}: model_type {values['model_type']!r} is not 'llama'")
     for key, allowed in (("hidden_act", "silu"), ("tie_word_embeddings", False), ("attention_bias", False),
-                         ("mlp_bias", False), ("rope_scaling", None)):
+                         ("mlp_bias", False)):
         if values.get(key, allowed) != allowed:
             raise ValueError(f"{source}: {key}={values[key]!r} is not supported (expected {allowed!r})")
     config = ModelConfig(
@@ -181,11 +189,24 @@ def config_from_hf(values: dict[str, Any], source: str = "config.json") -> Model
         vocab_size=require("vocab_size"), ffn_dim=require("intermediate_size"),
         norm_eps=float(values.get("rms_norm_eps", 1e-6)), rope_theta=float(values.get("rope_theta", 10_000.0)),
         max_seq_len=int(values.get("max_position_embeddings", 2048)),
+        rope_scaling=_rope_scaling_from_hf(values, source),
     )
     if values.get("head_dim") not in (None, config.head_dim):
         raise ValueError(f"{source}: head_dim={values['head_dim']} differs from hidden_size / num_attention_heads "
                          f"= {config.head_dim}")
     return config
+
+
+def _rope_scaling_from_hf(values: dict[str, Any], source: str) -> dict[str, Any] | None:
+    """``rope_scaling`` with the original length transformers 4.x uses: ``max_position_embeddings`` for ``dynamic``
+    (always) and for ``yarn`` (when the dict names none)."""
+    scaling = values.get("rope_scaling")
+    if isinstance(scaling, dict):
+        scaling = dict(scaling)
+        kind = scaling.get("rope_type", scaling.get("type"))
+        if kind == "dynamic" or (kind == "yarn" and "original_max_position_embeddings" not in scaling):
+            scaling["original_max_position_embeddings"] = int(values.get("max_position_embeddings", 2048))
+    return check_rope_scaling(scaling, f"{source}: rope_scaling")
 
 
 def export_hf(model: Transformer, directory: str | Path) -> Path:
@@ -225,7 +246,9 @@ def import_hf(directory: str | Path, device: torch.device | str | None = None,
 # -- Meta -----------------------------------------------------------------------------------------------------------
 
 def meta_params(config: ModelConfig) -> dict[str, Any]:
-    """The ``params.json`` Meta ships for ``config``."""
+    """The ``params.json`` Meta ships for ``config`` (which has no field for a ``rope_scaling``)."""
+    if config.rope_scaling is not None:
+        raise ValueError(f"Meta's params.json cannot hold rope_scaling={config.rope_scaling}; export with export_hf")
     params: dict[str, Any] = {"dim": config.dim, "n_layers": config.n_layers, "n_heads": config.n_heads,
                               "n_kv_heads": config.kv_heads, "vocab_size": config.vocab_size,
                               "multiple_of": config.multiple_of, "ffn_dim_multiplier": config.ffn_dim_multiplier,
