@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.kernels import Linear, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
+from codellama_lite.accel import OneDNNLinear as Linear, drop_inference_weights, use_cpu_kernels, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
 from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig.preset("small")
@@ -57,6 +57,7 @@ def build(impl: str, config: ModelConfig = CONFIG, seed: int = 0):
     torch.manual_seed(seed)
     model = Transformer(config)
     if impl == "ours":
+        use_cpu_kernels(model)
         return model, model
     from codellama_lite.interop import to_transformers
 
@@ -149,11 +150,12 @@ def bench_generation(rounds: int, new_tokens: int, prompt_len: int, batches: lis
     torch.manual_seed(0)
     ours = Transformer(CONFIG).eval()  # built as a user builds them: outside inference mode
     twin = to_transformers(ours)
+    use_cpu_kernels(ours)
     print(f"\ngreedy generation, {new_tokens} new tokens after {prompt_len} prompt tokens, KV cache, float32, "
           f"{THREADS} threads ({rounds} alternating rounds, medians); our inference layout: {Linear.inference_layout}")
     with torch.inference_mode():
         _compare_generation(ours, twin, rounds, new_tokens, prompt_len, batches, compile_model)
-    print(f"extra memory of our inference weight copies: {ours.drop_decode_weights() / 2**20:.1f} MiB "
+    print(f"extra memory of our inference weight copies: {drop_inference_weights(ours) / 2**20:.1f} MiB "
           f"(weights {sum(p.nbytes for p in ours.parameters()) / 2**20:.1f} MiB)")
 
 
@@ -202,6 +204,7 @@ def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     model = Transformer(CONFIG).eval()
+    use_cpu_kernels(model)
     linears = [module for module in model.modules() if isinstance(module, Linear)]
     layouts = ["plain", "transposed"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
     default = Linear.inference_layout
@@ -238,7 +241,7 @@ def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
                 f"{layout} {speed:,.0f} ({speed / speeds['plain']:.2f}x)" for layout, speed in speeds.items())
                 + f"; same tokens: {len({str(t) for t in tokens.values()}) == 1}")
     Linear.inference_layout = default
-    print(f"  weight copies: {model.drop_decode_weights() / 2**20:.1f} MiB "
+    print(f"  weight copies: {drop_inference_weights(model) / 2**20:.1f} MiB "
           f"(the model's weights: {sum(p.nbytes for p in model.parameters()) / 2**20:.1f} MiB)")
 
 
@@ -247,7 +250,7 @@ def bench_products(rounds: int) -> None:
     MKL, as ``F.linear``'s autograd computes them, against oneDNN, as our ``Linear`` does (``_OneDNNLinear``)."""
     torch.set_num_threads(THREADS)
     shapes = collections.Counter((m.in_features, m.out_features) for m in Transformer(CONFIG).modules()
-                                 if isinstance(m, Linear))
+                                 if isinstance(m, torch.nn.Linear))
     print(f"\ntraining products, {BATCH * SEQ} rows, float32, {THREADS} threads, MKL vs oneDNN, ms "
           f"(median of {5 * rounds} alternating repeats; relative difference of the results)")
     totals = {"mkl": 0.0, "onednn": 0.0}

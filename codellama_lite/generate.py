@@ -18,7 +18,7 @@ from typing import Protocol
 
 import torch
 
-from codellama_lite.kernels import Linear
+from codellama_lite.accel import copies_current
 from codellama_lite.model import KVCache, Transformer
 
 
@@ -126,7 +126,7 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     stopped_by_string = [False] * batch
     cache = model.new_cache(batch, prompt_len + max_new_tokens)
     steps = 0
-    with Linear.copies_current(model):  # the weights cannot change while we generate
+    with copies_current(model):  # the weights cannot change while we generate
         logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
         advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
                    if compile else _eager_steps(model, cache, full_mask))

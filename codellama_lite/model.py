@@ -9,14 +9,15 @@
 * **SwiGLU** feed-forward ``w2(silu(w1 x) * w3 x)`` with Llama's width rule (:attr:`ModelConfig.hidden_dim`).
 * No biases anywhere; the output layer is not tied to the embedding.
 
-Three engineering choices, none of which changes the mathematics:
+Two engineering choices, neither of which changes the mathematics:
 
 * ``wq``, ``wk``, ``wv`` are stored as one matrix ``wqkv`` (rows in that order), and ``w1``, ``w3`` as one ``w13``:
   one matrix product instead of three (two), which is faster for small widths. :mod:`codellama_lite.interop` splits
   them again for the Meta and Hugging Face formats.
 * RoPE uses the half-split layout (pairs ``(i, i + head_dim/2)``, as Hugging Face); see :mod:`codellama_lite.rope`.
-* Every linear layer is a :class:`codellama_lite.kernels.Linear`: an ``nn.Linear`` without bias that, on CPU in
-  float32, multiplies with oneDNN rather than the slower default BLAS; state dicts and other devices see plain weights.
+
+Speed (``torch.compile``, FSDP2, mixed precision, CPU kernels) is applied to a built model from outside
+(:mod:`codellama_lite.accel`, :mod:`codellama_lite.train`); nothing here depends on it.
 
 For incremental decoding a :class:`KVCache` keeps every layer's keys and values in preallocated tensors; batches of
 prompts of different lengths are left-padded and described by an ``attention_mask`` (1 = real token), from which each
@@ -33,8 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.kernels import Linear
-from codellama_lite.rope import apply_rope, rope_cos_sin, rope_frequencies
+from codellama_lite.rope import apply_rope, dynamic_rescale_length, rope_cos_sin, scaled_inv_freq
 
 
 class RMSNorm(nn.Module):
@@ -117,8 +117,8 @@ class Attention(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.kv_heads, config.head_dim
-        self.wqkv = Linear(config.dim, (self.n_heads + 2 * self.n_kv_heads) * self.head_dim)
-        self.wo = Linear(self.n_heads * self.head_dim, config.dim)
+        self.wqkv = nn.Linear(config.dim, (self.n_heads + 2 * self.n_kv_heads) * self.head_dim, bias=False)
+        self.wo = nn.Linear(self.n_heads * self.head_dim, config.dim, bias=False)
 
     def project(self, x: torch.Tensor, cos: torch.Tensor,
                 sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -148,8 +148,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.w13 = Linear(config.dim, 2 * config.hidden_dim)
-        self.w2 = Linear(config.hidden_dim, config.dim)
+        self.w13 = nn.Linear(config.dim, 2 * config.hidden_dim, bias=False)
+        self.w2 = nn.Linear(config.hidden_dim, config.dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.w13(x).chunk(2, dim=-1)
@@ -186,7 +186,7 @@ class Transformer(nn.Module):
             self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
             self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
             self.norm = RMSNorm(config.dim, config.norm_eps)
-            self.output = Linear(config.dim, config.vocab_size)
+            self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
             if dtype is not None:
                 self.to(dtype)
             self.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)
@@ -195,18 +195,21 @@ class Transformer(nn.Module):
     # -- set-up ----------------------------------------------------------------------------------------------------
 
     def reset_rope(self, theta: float | None = None, inv_freq: torch.Tensor | None = None,
-                   max_seq_len: int | None = None) -> None:
+                   max_seq_len: int | None = None, seq_len: int | None = None) -> None:
         """(Re)build the rotary tables from a base ``theta`` or from explicit frequencies ``inv_freq``.
 
-        Long-context fine-tuning changes the base from 1e4 to 1e6 (Code Llama §2.4); chapter 6 passes rescaled
-        frequencies here.
+        Long-context fine-tuning changes the base from 1e4 to 1e6 (Code Llama §2.4). From a base, the frequencies are
+        rescaled by ``config.rope_scaling`` (:func:`codellama_lite.rope.scaled_inv_freq`; ``seq_len`` is the input
+        length dynamic NTK scales for) and its attention factor multiplies cos and sin, as in transformers. Explicit
+        ``inv_freq`` keep the current attention factor (extending a table).
         """
         if inv_freq is None:
-            inv_freq = rope_frequencies(self.config.head_dim, theta or self.config.rope_theta,
-                                        device=self.output.weight.device)
+            inv_freq, self.rope_attention_factor = scaled_inv_freq(
+                self.config.head_dim, theta or self.config.rope_theta, self.config.rope_scaling, seq_len)
+            inv_freq, self.rope_seq_len = inv_freq.to(self.output.weight.device), seq_len
         length = max_seq_len or self.rope_cos.shape[0]
         positions = torch.arange(length, device=inv_freq.device)
-        cos, sin = rope_cos_sin(inv_freq, positions, dtype=self.output.weight.dtype)
+        cos, sin = rope_cos_sin(inv_freq, positions, self.output.weight.dtype, self.rope_attention_factor)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -221,10 +224,6 @@ class Transformer(nn.Module):
                 nn.init.ones_(param)
             else:
                 nn.init.normal_(param, 0.0, std)
-
-    def drop_decode_weights(self) -> int:
-        """Free every layer's inference copy of its weight (see :class:`Linear`); returns the bytes freed."""
-        return sum(module.drop_inference_weight() for module in self.modules() if isinstance(module, Linear))
 
     def num_params(self) -> int:
         return sum(param.numel() for param in self.parameters())
@@ -290,7 +289,10 @@ class Transformer(nn.Module):
     def _rope_for(self, start: int, seq: int, positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin for this chunk: ``(seq, head_dim)`` for shared positions, ``(batch, 1, seq, head_dim)`` per row."""
         needed = start + seq if positions is None else int(positions.max()) + 1
-        if needed > self.rope_cos.shape[0]:
+        rescale = dynamic_rescale_length(self.config.rope_scaling, self.rope_seq_len, needed)
+        if rescale is not None:  # dynamic NTK: new frequencies for a longer (or again short) input
+            self.reset_rope(seq_len=rescale, max_seq_len=max(needed, self.rope_cos.shape[0]))
+        elif needed > self.rope_cos.shape[0]:
             self.reset_rope(inv_freq=self.inv_freq, max_seq_len=max(needed, 2 * self.rope_cos.shape[0]))
         if positions is None:
             return self.rope_cos[start:start + seq], self.rope_sin[start:start + seq]

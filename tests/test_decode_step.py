@@ -1,5 +1,5 @@
 """The fixed-shape decoding step (what ``generate(..., compile=True)`` compiles) equals the cached forward pass, and
-the inference weight layouts of :class:`codellama_lite.kernels.Linear` equal ``F.linear``, also after training."""
+the inference weight layouts of :class:`codellama_lite.accel.OneDNNLinear` equal ``F.linear``, also after training."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import torch
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, left_pad
-from codellama_lite.kernels import Linear
+from codellama_lite.accel import OneDNNLinear as Linear
+from codellama_lite.accel import available, copies_current, drop_inference_weights, use_cpu_kernels
 from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=61, multiple_of=16, rope_theta=1e6)
@@ -21,6 +22,7 @@ PROMPTS = [[1, 5, 7, 9, 11], [1, 4], [1, 30, 31]]
 def model():
     torch.manual_seed(0)
     model = Transformer(CONFIG).eval()
+    use_cpu_kernels(model)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.3)
@@ -46,7 +48,7 @@ def test_compiled_generation_gives_the_same_tokens(model, compiler):
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
 
 
-# -- the inference weight layouts of codellama_lite.kernels.Linear ------------------------------------------------
+# -- the inference weight layouts of codellama_lite.accel.OneDNNLinear ------------------------------------------------
 
 LAYOUTS = ["transposed", "plain"] + (["packed"] if torch.backends.mkldnn.is_available() else [])
 
@@ -54,6 +56,7 @@ LAYOUTS = ["transposed", "plain"] + (["packed"] if torch.backends.mkldnn.is_avai
 def _fresh_model(seed: int = 0) -> Transformer:
     torch.manual_seed(seed)
     model = Transformer(CONFIG)
+    use_cpu_kernels(model)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.3)
@@ -125,8 +128,8 @@ def test_weight_copies_stay_out_of_the_state_dict_and_can_be_dropped(monkeypatch
     assert {name: tuple(value.shape) for name, value in model.state_dict().items()} == names
     assert model.output._copy is not None and copy.deepcopy(model).output._copy is None
     linear_bytes = sum(m.weight.nbytes for m in model.modules() if isinstance(m, Linear))
-    assert model.drop_decode_weights() == linear_bytes
-    assert model.drop_decode_weights() == 0 and model.output._copy is None
+    assert drop_inference_weights(model) == linear_bytes
+    assert drop_inference_weights(model) == 0 and model.output._copy is None
 
 
 def test_model_built_in_inference_mode_decodes_like_f_linear(monkeypatch):
@@ -147,7 +150,7 @@ def test_model_built_in_inference_mode_decodes_like_f_linear(monkeypatch):
 def test_generation_multiplies_by_current_packed_weights(compiled, monkeypatch, request):
     """Generation refreshes the packed oneDNN copies on entry and multiplies every single-token step by them, eager
     or compiled; after the weights change in place, the tokens are those of the new weights."""
-    import codellama_lite.kernels as kernels
+    import codellama_lite.accel as kernels
 
     if compiled:
         request.getfixturevalue("compiler")
@@ -186,5 +189,39 @@ def test_generation_drops_a_copy_of_another_layout(monkeypatch):
 def _twin(model: Transformer) -> Transformer:
     """A separate model with the same weights (and no weight copies)."""
     twin = Transformer(CONFIG)
+    use_cpu_kernels(twin)
     twin.load_state_dict(model.state_dict())
     return twin
+
+
+# -- the kernels are applied from outside, per model ------------------------------------------------------------
+
+def test_a_model_as_built_has_plain_linear_layers_and_the_swap_keeps_its_parameters():
+    model = Transformer(CONFIG)
+    assert all(type(m) is torch.nn.Linear for m in model.modules() if isinstance(m, torch.nn.Linear))
+    before = {name: p for name, p in model.named_parameters()}
+    swapped = use_cpu_kernels(model)
+    assert swapped == (4 * CONFIG.n_layers + 1 if available() else 0)  # wqkv, wo, w13, w2 per layer; output
+    assert all(p is before[name] for name, p in model.named_parameters())
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+def test_copies_current_of_one_model_leaves_another_model_exact():
+    first, second = _fresh_model(0), _fresh_model(1)
+    tokens = torch.tensor([[1, 5, 7, 9]])
+    with torch.no_grad():
+        generate(second, [[1, 2]], 2)  # second's copies are made from its current weights
+        for p in second.parameters():
+            p.mul_(-0.7)  # then its weights change
+        expected = _twin(second)(tokens)
+        with copies_current(first):
+            got = second(tokens)
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
+def test_cpu_autocast_gives_the_dtype_nn_linear_gives():
+    model = _fresh_model()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = model.output(torch.randn(2, CONFIG.dim))
+        expected = torch.nn.functional.linear(torch.randn(2, CONFIG.dim), model.output.weight)
+    assert got.dtype == expected.dtype == torch.bfloat16

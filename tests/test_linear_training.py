@@ -1,4 +1,4 @@
-"""Training through :class:`codellama_lite.kernels.Linear`'s oneDNN kernel gives ``F.linear``'s gradients, and the
+"""Training through :class:`codellama_lite.accel.OneDNNLinear`'s oneDNN kernel gives ``F.linear``'s gradients, and the
 plain path is taken wherever that kernel does not apply."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.kernels import Linear
+from codellama_lite.accel import OneDNNLinear as Linear
+from codellama_lite.accel import drop_inference_weights, use_cpu_kernels
 from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=61, multiple_of=16, rope_theta=1e6)
@@ -19,6 +20,7 @@ def _grads(kernel: str, monkeypatch, seed: int = 0) -> tuple[torch.Tensor, dict[
     monkeypatch.setattr(Linear, "training_kernel", kernel)
     torch.manual_seed(seed)
     model = Transformer(CONFIG)
+    use_cpu_kernels(model)
     tokens = torch.randint(0, CONFIG.vocab_size, (3, 17), generator=torch.Generator().manual_seed(seed))
     logits = model(tokens[:, :-1])
     loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten())
@@ -78,7 +80,7 @@ def test_plain_path_where_onednn_does_not_apply(case, monkeypatch):
 def test_compiled_training_keeps_onednn_products_and_f_linear_gradients(monkeypatch, compiler):
     """Under torch.compile the forward and both backward products stay oneDNN's (an operator the compiler calls as
     it is) and the gradients are ``F.linear``'s."""
-    import codellama_lite.kernels as kernels
+    import codellama_lite.accel as kernels
 
     plain_loss, plain_grads = _grads("plain", monkeypatch)
     monkeypatch.setattr(Linear, "training_kernel", "onednn")
@@ -87,6 +89,7 @@ def test_compiled_training_keeps_onednn_products_and_f_linear_gradients(monkeypa
     monkeypatch.setattr(kernels, "_onednn_linear", lambda x, weight: products.append(x.shape) or onednn(x, weight))
     torch.manual_seed(0)
     model = Transformer(CONFIG)
+    use_cpu_kernels(model)
     tokens = torch.randint(0, CONFIG.vocab_size, (3, 17), generator=torch.Generator().manual_seed(0))
 
     def loss_of(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,7 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     a suffix is infilled (PSM, or SPM with ``suffix_first``) up to ``<EOT>``; any other continues its prompt up to
     EOS or a stop sequence.
     """
+    from codellama_lite.accel import use_cpu_kernels
     from codellama_lite.generate import generate, infill
     from codellama_lite.interop import import_hf, import_meta
     from codellama_lite.tokenizer import Tokenizer
@@ -88,6 +89,7 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     else:
         raise ValueError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
     model.eval()
+    use_cpu_kernels(model)
     tokenizer = Tokenizer(tokenizer_path or directory / "tokenizer.model")
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} pieces but the model only {model.config.vocab_size}")

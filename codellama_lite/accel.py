@@ -1,12 +1,15 @@
-"""CPU matrix-product kernels for the model's linear layers: engineering, not the paper.
+"""Speed applied from outside the model: optional CPU kernels for its linear layers (engineering, not the paper).
 
-PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC machines we measured; oneDNN,
-PyTorch's other CPU backend, does the same products 1.4-2.5× faster. :class:`Linear` routes a bias-free linear layer
-through oneDNN on CPU in float32, eager or compiled (:func:`onednn_linear`): in training (forward, grad_input and
-grad_weight) and, without gradients, through a cached copy of its weight laid out for the kernel. Everywhere else
-(other devices and dtypes, oneDNN unavailable or disabled) it is plain ``F.linear``. The mathematics, the parameters
-and the state dict are those of ``nn.Linear``. Figures: ``python benchmarks/bench_model.py --only products`` and
-``--only layout``.
+:mod:`codellama_lite.model` builds every projection as a plain bias-free ``nn.Linear``. On CPU in float32, PyTorch's
+default BLAS (MKL) runs a slow GEMM code path on the AMD EPYC machines we measured, while oneDNN, PyTorch's other CPU
+backend, does the same products 1.4-2.5x faster. :func:`use_cpu_kernels` swaps a *built* model's ``nn.Linear`` layers
+for :class:`OneDNNLinear` (same parameter objects, same state dict), the way torchtitan applies compile or FSDP2 from
+outside the model; :func:`copies_current` lets generation use the layers' cached inference weights unchecked.
+
+oneDNN's linear kernel is reached through ``torch.ops.mkldnn`` operators, which are private: :func:`available` checks
+that they exist, and where they do not (another PyTorch build, a future release) :func:`use_cpu_kernels` swaps nothing
+and the model runs as built. Under CPU autocast, on other devices and dtypes, and on FSDP2's DTensors a swapped layer
+is plain ``F.linear``. Figures: ``python benchmarks/bench_model.py --only products`` and ``--only layout``.
 """
 
 from __future__ import annotations
@@ -37,9 +40,25 @@ def _(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
+def _probe() -> bool:
+    try:
+        return (torch.backends.mkldnn.is_available() and callable(torch.ops.mkldnn._linear_pointwise)
+                and callable(torch.ops.mkldnn._reorder_linear_weight))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_AVAILABLE = _probe()  # probed once: compiled code cannot call torch.backends' queries
+
+
+def available() -> bool:
+    """oneDNN's linear operators exist in this PyTorch build (they are private and may go in a later release)."""
+    return _AVAILABLE
+
+
 def _onednn_enabled() -> bool:
-    """oneDNN is built into this PyTorch and not switched off (``torch.backends.mkldnn.flags(enabled=False)``)."""
-    return torch._C._has_mkldnn and torch.backends.mkldnn.enabled
+    """oneDNN is available and not switched off (``torch.backends.mkldnn.flags(enabled=False)``)."""
+    return torch._C._has_mkldnn and torch.backends.mkldnn.enabled and _AVAILABLE
 
 
 def _product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -75,59 +94,57 @@ class _OneDNNLinear(torch.autograd.Function):
                 _onednn_grad_weight(grad, x) if ctx.needs_input_grad[1] else None)
 
 
-class Linear(nn.Linear):
+class OneDNNLinear(nn.Linear):
     """A bias-free ``nn.Linear`` that multiplies with oneDNN on CPU in float32; same parameter, same state-dict entry.
 
-    Why: PyTorch's default CPU BLAS (MKL) runs a slow float32 GEMM code path on the AMD EPYC we measured; oneDNN,
-    PyTorch's other CPU backend, does the same products 1.4-2.5× faster. So on CPU, in float32, while oneDNN is
+    Made by :func:`use_cpu_kernels` from a built model's layers. On CPU, in float32, outside autocast, while oneDNN is
     available and enabled (``torch.backends.mkldnn.flags(enabled=False)`` turns it off), eager or compiled:
 
     **Training** (gradients on), with :attr:`training_kernel` ``"onednn"``: the forward product and both backward
     products (grad_input, grad_weight) run on oneDNN's inner-product kernel (``_OneDNNLinear``; in compiled code
     through :func:`onednn_linear`), from the plain weight, so there is no copy to keep; gradients equal ``F.linear``'s
-    up to float32 rounding. ``"plain"``: ``F.linear``. Figures: ``python benchmarks/bench_model.py --only products``;
-    compiled, ``--compile``.
+    up to float32 rounding. ``"plain"``: ``F.linear``.
 
     **Inference** (gradients off): the product uses a second copy of the weight laid out for the kernel, by
-    :attr:`inference_layout` (figures: ``python benchmarks/bench_model.py --only layout``):
+    :attr:`inference_layout`:
 
-    * ``"packed"``, where PyTorch has oneDNN: the weight reordered into oneDNN's blocked format and multiplied by
-      oneDNN's inner-product kernel: the ``small`` preset's products take 1/1.5 (1 row), 1/1.6 (8 rows) and 1/2.2
-      (256 rows) of ``F.linear``'s time on the AMD EPYC we measured, where PyTorch's BLAS (MKL) runs a slower code
-      path. The two ops, ``torch.ops.mkldnn._reorder_linear_weight`` and ``_linear_pointwise``, are private but are
-      what ``torch.compile`` emits for frozen CPU inference; ``torch.backends.mkldnn.flags(enabled=False)`` turns
-      them off here too.
+    * ``"packed"``: the weight reordered into oneDNN's blocked format (what ``torch.compile`` itself emits for frozen
+      CPU inference): the ``small`` preset's products take 1/1.5 (1 row) to 1/2.2 (256 rows) of ``F.linear``'s time.
     * ``"transposed"`` (the fallback without oneDNN), for at most :attr:`transposed_rows` rows: ``x @ Wt`` with
-      ``Wt`` a contiguous ``(in, out)`` copy, which the same BLAS multiplies faster than the stored ``(out, in)``
-      layout at a few rows (generation 1.1-1.3× faster; packed: 1.6-1.7×).
+      ``Wt`` a contiguous ``(in, out)`` copy, which the same BLAS multiplies faster at a few rows.
     * ``"plain"``: no copy, always ``F.linear``.
 
     The copy is made on first use and made again whenever the weight is replaced or changed in place (its address or
-    version counter moves), so generating after training is exact; ``.to()`` and the like drop it. It costs one more
-    weight's worth of memory; :meth:`Transformer.drop_decode_weights` frees it. Weights made under
-    ``torch.inference_mode`` have no version counter, so they are used as stored, never copied.
-
-    Checking the copy costs a tenth of an eager decoding step at batch 1, and compiled code cannot check it at all, so
-    :meth:`copies_current` refreshes every copy once and, inside, layers without gradients use them as they stand;
-    :func:`codellama_lite.generate.generate` decodes inside it. Compiled code outside it multiplies by the plain weight
-    (:func:`onednn_linear`).
+    version counter moves), so generating after training is exact; ``.to()`` and the like drop it. Checking it costs a
+    tenth of an eager decoding step at batch 1, so inside :func:`copies_current` (entered by
+    :func:`codellama_lite.generate.generate`) this layer's copy is refreshed once and then used unchecked. The flag
+    is per layer: another model's layers keep checking theirs.
     """
 
-    training_kernel = "onednn" if torch.backends.mkldnn.is_available() else "plain"
-    inference_layout = "packed" if torch.backends.mkldnn.is_available() else "transposed"
+    training_kernel = "onednn"
+    inference_layout = "packed"
     transposed_rows = 16  # measured crossover: beyond it the transposed copy no longer beats F.linear
-    _copies_current = False  # inside copies_current(): every copy was refreshed on entry
 
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__(in_features, out_features, bias=False)
+    def __init__(self, in_features: int, out_features: int, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__(in_features, out_features, bias=False, device=device, dtype=dtype)
         self._copy: torch.Tensor | None = None
         self._copy_of: tuple | None = None  # (layout, the weight it was made from, its shape, strides, version)
+        self._copies_current = False  # inside copies_current(): the copy was refreshed on entry
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "OneDNNLinear":
+        """A layer sharing ``linear``'s weight parameter (no copy; optimizers and FSDP see the same object)."""
+        layer = cls(linear.in_features, linear.out_features, device="meta")
+        layer.weight = linear.weight
+        layer.train(linear.training)
+        return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._copies_current and self._copy is not None and not torch.is_grad_enabled():
             return self._multiply(x, self._copy_of[0], self._copy)
         weight = self.weight
-        if not weight.is_cpu or weight.dtype != torch.float32 or x.dtype != torch.float32 or x.numel() == 0:
+        if not self._eligible(weight) or x.dtype != torch.float32 or x.numel() == 0:
             return F.linear(x, weight)
         if torch.is_grad_enabled():
             return (_OneDNNLinear.apply(x, weight) if _onednn_enabled() and self.training_kernel == "onednn"
@@ -137,10 +154,16 @@ class Linear(nn.Linear):
             return onednn_linear(x, weight) if layout == "packed" else F.linear(x, weight)
         return F.linear(x, weight) if layout is None else self._multiply(x, layout)
 
+    @staticmethod
+    def _eligible(weight: torch.Tensor) -> bool:
+        """A plain float32 CPU tensor outside CPU autocast (where ``F.linear`` must pick the dtype)."""
+        return (type(weight) in (torch.Tensor, nn.Parameter) and weight.is_cpu and weight.dtype == torch.float32
+                and not torch.is_autocast_enabled("cpu"))
+
     def _copy_layout(self, weight: torch.Tensor) -> str | None:
         """The layout of the inference copy this layer multiplies by without gradients, or ``None`` (``F.linear``)."""
         layout = self.inference_layout
-        if (not weight.is_cpu or weight.dtype != torch.float32 or layout == "plain"
+        if (not self._eligible(weight) or layout == "plain"
                 or (layout == "packed" and not _onednn_enabled())):
             return None
         return layout
@@ -176,20 +199,6 @@ class Linear(nn.Linear):
         else:
             self.inference_weight(layout)
 
-    @classmethod
-    @contextlib.contextmanager
-    def copies_current(cls, model: nn.Module) -> Iterator[None]:
-        """Refresh the inference copy of every layer of ``model`` once; inside, layers without gradients use their
-        copies without checking them. The weights must not change inside (generation does not change them)."""
-        for module in model.modules():
-            if isinstance(module, Linear):
-                module.refresh_inference_weight()
-        before, Linear._copies_current = Linear._copies_current, True
-        try:
-            yield
-        finally:
-            Linear._copies_current = before
-
     def drop_inference_weight(self) -> int:
         """Free the cached copy; returns its size in bytes."""
         freed = 0 if self._copy is None else self._copy.numel() * self._copy.element_size()
@@ -202,3 +211,43 @@ class Linear(nn.Linear):
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_copy": None, "_copy_of": None}  # pickles and deep copies leave it out
+
+
+def use_cpu_kernels(model: nn.Module) -> int:
+    """Swap every bias-free ``nn.Linear`` of ``model`` for a :class:`OneDNNLinear` sharing its weight; returns how
+    many were swapped (0 where oneDNN's operators are missing: the model then stays as built)."""
+    if not available():
+        return 0
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear and child.bias is None:
+                setattr(parent, name, OneDNNLinear.from_linear(child))
+                swapped += 1
+    return swapped
+
+
+def _layers(model: nn.Module) -> list[OneDNNLinear]:
+    return [module for module in model.modules() if isinstance(module, OneDNNLinear)]
+
+
+@contextlib.contextmanager
+def copies_current(model: nn.Module) -> Iterator[None]:
+    """Refresh the inference copy of every :class:`OneDNNLinear` of ``model`` once; inside, those layers use their
+    copies without checking them (a no-op for a model without them). ``model``'s weights must not change inside
+    (generation does not change them); other models are unaffected."""
+    layers = _layers(model)
+    before = [layer._copies_current for layer in layers]
+    for layer in layers:
+        layer.refresh_inference_weight()
+        layer._copies_current = True
+    try:
+        yield
+    finally:
+        for layer, was in zip(layers, before):
+            layer._copies_current = was
+
+
+def drop_inference_weights(model: nn.Module) -> int:
+    """Free every layer's inference copy of its weight; returns the bytes freed."""
+    return sum(layer.drop_inference_weight() for layer in _layers(model))
