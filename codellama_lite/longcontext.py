@@ -1,0 +1,246 @@
+"""Long context (Code Llama §2.4, §3.3, appendix G): what RoPE's base does, what context costs, and how far a model
+trained short reads long.
+
+Three parts, top to bottom:
+
+* **Frequencies.** Wavelengths per rotary pair, the RoFormer bound on how the attention score can decay with
+  distance (Su et al., 2021, §3.4.3; Code Llama Figure 9a), and the rescaling methods of :mod:`codellama_lite.rope`.
+* **Cost.** KV-cache memory and attention FLOPs of a long prompt (:mod:`codellama_lite.costs` conventions).
+* **Measurements** on any :class:`~codellama_lite.model.Transformer` with its
+  :class:`~codellama_lite.tokenizer.Tokenizer`: loss per position on held-out code far past the training length
+  (Figure 7's perplexity curves) and the synthetic key retrieval of §3.3 (Table 17's task: a function returning a
+  value hidden at a relative depth of a long file, then asked for), plus the long-context fine-tuning (LCFT) arms of
+  Table 18 run through the trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from codellama_lite.config import ModelConfig
+from codellama_lite.costs import flops_per_token, matmul_params
+from codellama_lite.model import Transformer
+from codellama_lite.rope import rope_frequencies, scaled_inv_freq
+from codellama_lite.tokenizer import Tokenizer
+
+# -- frequencies ------------------------------------------------------------------------------------------------------
+
+
+def wavelengths(head_dim: int, theta: float) -> torch.Tensor:
+    """Tokens per full turn of each rotary pair, ``2 pi / theta_i = 2 pi base^(2i/d)``.
+
+    A pair whose wavelength exceeds the training length never completed a turn in training: past that length it
+    shows the model angles it has never seen.
+    """
+    return 2 * math.pi / rope_frequencies(head_dim, theta).double()
+
+
+def unseen_pairs(head_dim: int, theta: float, train_length: int) -> int:
+    """How many pairs never complete a turn within ``train_length`` tokens."""
+    return int((wavelengths(head_dim, theta) > train_length).sum())
+
+
+def decay_bound(distances: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
+    """RoFormer's relative upper bound on the attention score at each distance ``m`` (Su et al., 2021, §3.4.3).
+
+    With partial sums ``S_j = sum_{k<j} exp(i m theta_k)``, ``|q . k| <= max_i |h_{i+1} - h_i| * sum_j |S_j|``; the
+    curve is ``(1 / (d/2)) sum_{j=1}^{d/2} |S_j|``. It decays with distance, and a larger base slows the decay:
+    Code Llama Figure 9a draws it for bases 1e4 and 1e6 with d = 1024.
+    """
+    angles = distances.double()[:, None] * rope_frequencies(head_dim, theta).double()[None, :]
+    partial = torch.polar(torch.ones_like(angles), angles).cumsum(dim=-1)
+    return partial.abs().mean(dim=-1)
+
+
+def scaling_methods(factor: float, original_length: int) -> dict[str, dict[str, Any] | None]:
+    """The ``rope_scaling`` dicts compared in chapter 4, each extending ``original_length`` by ``factor``."""
+    return {
+        "none": None,
+        "PI (linear)": {"rope_type": "linear", "factor": factor},
+        "dynamic NTK": {"rope_type": "dynamic", "factor": factor, "original_max_position_embeddings": original_length},
+        "YaRN": {"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": original_length},
+    }
+
+
+def frequency_ratios(head_dim: int, theta: float, methods: dict[str, dict[str, Any] | None],
+                     seq_len: int | None = None) -> dict[str, torch.Tensor]:
+    """Each method's frequencies divided by the original ones, per pair (1 = unchanged, 1/s = interpolated)."""
+    plain = rope_frequencies(head_dim, theta)
+    return {name: scaled_inv_freq(head_dim, theta, scaling, seq_len)[0] / plain for name, scaling in methods.items()}
+
+
+# -- cost ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextCost:
+    """What a prompt of ``tokens`` tokens costs one model (bf16 cache, one sequence)."""
+
+    tokens: int
+    kv_cache_bytes: int
+    attention_flops: float  # scores and weighted sums over the whole prompt (full, unmasked: costs.py convention)
+    weight_flops: float  # the matrix products with the weights, 2 N per token
+
+    @property
+    def attention_share(self) -> float:
+        return self.attention_flops / (self.attention_flops + self.weight_flops)
+
+
+def kv_cache_bytes(config: ModelConfig, tokens: int, bytes_per_value: int = 2) -> int:
+    """Keys and values of every layer for ``tokens`` positions: ``2 * n_layers * n_kv_heads * head_dim`` values each."""
+    return 2 * config.n_layers * config.kv_heads * config.head_dim * tokens * bytes_per_value
+
+
+def context_cost(config: ModelConfig, tokens: int) -> ContextCost:
+    """The forward cost of a ``tokens``-token prompt, split into attention and weights (PaLM's FLOP convention)."""
+    weights = 2 * matmul_params(config) * tokens
+    total = flops_per_token(config, seq_len=tokens) * tokens
+    return ContextCost(tokens, kv_cache_bytes(config, tokens), total - weights, weights)
+
+
+# -- models with other rotary settings ------------------------------------------------------------------------------
+
+
+def with_rope(model: Transformer, theta: float | None = None,
+              rope_scaling: dict[str, Any] | None | str = "keep") -> Transformer:
+    """A copy of ``model`` (same weights) whose RoPE base is ``theta`` and scaling ``rope_scaling`` (``"keep"``: as is).
+
+    Inference-time methods (dynamic NTK, YaRN) are applied this way to a model that was never fine-tuned with them.
+    """
+    changes: dict[str, Any] = {}
+    if theta is not None:
+        changes["rope_theta"] = float(theta)
+    if rope_scaling != "keep":
+        changes["rope_scaling"] = rope_scaling
+    weight = next(model.parameters())
+    copy = Transformer(model.config.replace(**changes), device=weight.device, dtype=weight.dtype)
+    copy.load_state_dict(model.state_dict())
+    return copy.eval()
+
+
+# -- loss per position on held-out code ------------------------------------------------------------------------------
+
+
+def long_documents(tokenizer: Tokenizer, texts: Sequence[str], length: int, count: int) -> torch.Tensor:
+    """Up to ``count`` windows of ``length`` tokens ``(n, length)``, each the start of one text at least that long.
+
+    Whole files rather than concatenations: the loss at position ``p`` then measures how much the model uses the
+    ``p`` tokens of the *same* file before it (Figure 7 uses long files too).
+    """
+    windows = []
+    for text in texts:
+        ids = tokenizer.encode(text, bos=True)
+        if len(ids) >= length:
+            windows.append(ids[:length])
+        if len(windows) == count:
+            break
+    if not windows:
+        raise ValueError(f"no text of at least {length} tokens among {len(texts)} held-out texts")
+    return torch.tensor(windows)
+
+
+@torch.no_grad()
+def loss_per_position(model: Transformer, documents: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
+    """Mean next-token cross-entropy at each position ``(length - 1,)`` over ``documents`` ``(n, length)``."""
+    model.eval()
+    device = next(model.parameters()).device
+    total = torch.zeros(documents.shape[1] - 1, dtype=torch.float64)
+    for batch in documents.split(batch_size):
+        batch = batch.to(device)
+        logits = model(batch[:, :-1]).float()
+        losses = F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="none")
+        total += losses.sum(dim=0).double().cpu()
+    return (total / documents.shape[0]).float()
+
+
+def bucket_means(values: torch.Tensor, edges: Sequence[int]) -> list[float]:
+    """Means of ``values`` over ``[edges[k], edges[k+1])`` (positions), e.g. per multiple of the training length."""
+    return [values[start:end].mean().item() for start, end in zip(edges[:-1], edges[1:])]
+
+
+# -- synthetic key retrieval (§3.3) --------------------------------------------------------------------------------
+
+NEEDLE = "def key_fn():\n    return {value}\n"
+QUESTION = "\nassert key_fn() =="
+
+
+@dataclass(frozen=True)
+class RetrievalExample:
+    """One prompt: filler code with the needle at ``depth``, ending with the question; the expected answer's tokens."""
+
+    prompt: list[int]
+    answer: list[int]
+    depth: float
+    value: int
+
+
+def retrieval_example(tokenizer: Tokenizer, filler_lines: Sequence[str], length: int, depth: float,
+                      value: int) -> RetrievalExample:
+    """A prompt of about ``length`` tokens: filler lines, the needle ``def key_fn(): return <value>`` after a share
+    ``depth`` of them, more filler, then ``assert key_fn() ==``; the answer is `` <value>``."""
+    needle = NEEDLE.format(value=value)
+    budget = length - len(tokenizer.encode(needle + QUESTION)) - 1
+    lines: list[str] = []
+    used = 0
+    for line in filler_lines:
+        cost = len(tokenizer.encode(line)) + 1
+        if used + cost > budget:
+            break
+        lines.append(line)
+        used += cost
+    if not lines:
+        raise ValueError(f"length {length} leaves no room for filler around the needle")
+    split = round(depth * len(lines))
+    text = "\n".join(lines[:split]) + ("\n" if split else "") + needle + "\n".join(lines[split:]) + QUESTION
+    prompt = tokenizer.encode(text, bos=True)
+    full = tokenizer.encode(f"{text} {value}", bos=True)
+    if full[:len(prompt)] != prompt:
+        raise ValueError("the answer's tokens merge with the prompt's last token; change QUESTION")
+    return RetrievalExample(prompt, full[len(prompt):], depth, value)
+
+
+def filler_lines(texts: Sequence[str]) -> list[str]:
+    """Lines of code to hide the needle in (non-empty, without ``key_fn``), in file order."""
+    return [line for text in texts for line in text.splitlines() if line.strip() and "key_fn" not in line]
+
+
+@torch.no_grad()
+def retrieval_correct(model: Transformer, examples: Sequence[RetrievalExample]) -> list[bool]:
+    """Whether greedy decoding would produce each answer exactly.
+
+    One forward pass over prompt + answer per example: greedy decoding emits the answer iff every answer token is the
+    argmax given the prompt and the answer tokens before it.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    correct = []
+    for example in examples:
+        tokens = torch.tensor([example.prompt + example.answer[:-1]], device=device)
+        logits = model(tokens)[0, len(example.prompt) - 1:]
+        correct.append(logits.argmax(dim=-1).tolist() == example.answer)
+    return correct
+
+
+def retrieval_accuracy(model: Transformer, tokenizer: Tokenizer, texts: Sequence[str], lengths: Sequence[int],
+                       depths: Sequence[float], per_cell: int = 4, seed: int = 0) -> torch.Tensor:
+    """Accuracy ``(len(lengths), len(depths))`` of key retrieval; each cell ``per_cell`` prompts with random values
+    and filler drawn from different places in ``texts`` (§3.3 uses 64 per cell)."""
+    rng = random.Random(seed)
+    lines = filler_lines(texts)
+    accuracy = torch.zeros(len(lengths), len(depths))
+    for row, length in enumerate(lengths):
+        for col, depth in enumerate(depths):
+            examples = []
+            for _ in range(per_cell):
+                start = rng.randrange(max(1, len(lines) - 4 * length))
+                examples.append(retrieval_example(tokenizer, lines[start:], length, depth, rng.randrange(100, 1000)))
+            accuracy[row, col] = sum(retrieval_correct(model, examples)) / per_cell
+    return accuracy
