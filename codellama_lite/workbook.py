@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from codellama_lite.profiles import check_profile
+from codellama_lite.resources import resource_dir
 
 FIGURES_MIME = "application/vnd.codellama-lite.figures+json"
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def key_figures(**figures: Any) -> None:
@@ -71,9 +71,33 @@ class NotebookRun:
     error: str = ""
 
 
-def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The workbook's chapters, in order (``NN_name.ipynb``)."""
-    return sorted(path for path in directory.glob("[0-9][0-9]_*.ipynb"))
+def list_notebooks(directory: Path | None = None) -> list[Path]:
+    """The workbook's chapters, in order (``NN_name.ipynb``; the checkout's or the installed copies)."""
+    return sorted((directory or resource_dir("notebooks")).glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(names: list[str | Path]) -> list[Path]:
+    """Each of ``names`` as a notebook: an existing ``.ipynb`` file, or a chapter of the workbook named by its
+    number or stem (``01``, ``01_tokenizer``); none at all means every chapter. Finding nothing is an error."""
+    chapters = list_notebooks()
+    if not names:
+        if not chapters:
+            raise FileNotFoundError(f"no notebooks (NN_name.ipynb) in {resource_dir('notebooks')}")
+        return chapters
+    return [_select_notebook(str(name), chapters) for name in names]
+
+
+def _select_notebook(name: str, chapters: list[Path]) -> Path:
+    path = Path(name)
+    if path.suffix == ".ipynb":
+        if not path.is_file():
+            raise FileNotFoundError(f"notebook not found: {path}")
+        return path
+    matches = [chapter for chapter in chapters if chapter.stem == name or chapter.stem.startswith(name + "_")]
+    if len(matches) != 1:
+        known = ", ".join(chapter.stem for chapter in chapters) or "none"
+        raise ValueError(f"no single workbook notebook is named {name!r}; available: {known}")
+    return matches[0]
 
 
 def read_figures(notebook_path: Path) -> dict[str, Any]:
@@ -89,14 +113,15 @@ def read_figures(notebook_path: Path) -> dict[str, Any]:
 
 
 def run_notebook(path: Path, output_dir: Path, profile: str) -> NotebookRun:
-    """Execute one notebook with papermill into ``output_dir``; failures are reported, not raised."""
+    """Execute one notebook with papermill into ``output_dir`` (also its working directory); failures are reported,
+    not raised."""
     import papermill
 
     output = output_dir / path.name
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(path), str(output), parameters={"PROFILE": profile}, cwd=str(path.parent), progress_bar=False
+            str(path), str(output), parameters={"PROFILE": profile}, cwd=str(output_dir), progress_bar=False
         )
     except Exception as error:  # papermill wraps every cell error; the summary shows it and the run goes on
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
@@ -105,13 +130,15 @@ def run_notebook(path: Path, output_dir: Path, profile: str) -> NotebookRun:
 
 
 def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
-                 notebooks: list[Path] | None = None) -> list[NotebookRun]:
-    """Execute every notebook (or ``notebooks``) in order and print the summary table."""
+                 notebooks: list[str | Path] | None = None) -> list[NotebookRun]:
+    """Execute every notebook (or those :func:`select_notebooks` finds for ``notebooks``) in order into
+    ``output_dir/<profile>/`` and print the summary table."""
     profile = check_profile(profile)
-    output_dir = Path(output_dir) / profile
+    selected = select_notebooks(list(notebooks or []))
+    output_dir = Path(output_dir).resolve() / profile
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = []
-    for path in notebooks or list_notebooks():
+    for path in selected:
         print(f"running {path.name} (profile {profile}) ...", flush=True)
         runs.append(run_notebook(Path(path), output_dir, profile))
     print(format_summary(runs, profile, output_dir))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
-from codellama_lite.cli import main
-from codellama_lite.workbook import format_summary, run_workbook
+from codellama_lite import __version__
+from codellama_lite.cli import build_parser, main
+from codellama_lite.workbook import format_summary, list_notebooks, run_workbook, select_notebooks
 
 
 def _notebook(path, body: str):
@@ -38,6 +41,43 @@ def test_runs_in_order_collects_figures_and_reports_failures(tmp_path, capsys):
 def test_summary_is_one_line_per_notebook(tmp_path):
     text = format_summary([], "smoke", tmp_path)
     assert text.splitlines()[-1] == "0 ok, 0 failed"
+
+
+def test_chapters_are_named_by_number_or_stem_and_nothing_to_run_is_an_error(tmp_path, monkeypatch, capsys):
+    first = list_notebooks()[0]
+    assert select_notebooks([first.stem[:2]]) == select_notebooks([first.stem]) == [first]
+    assert select_notebooks([]) == list_notebooks()
+    assert main(["workbook", "99", "--output-dir", str(tmp_path)]) == 2
+    assert "no single workbook notebook is named '99'" in capsys.readouterr().err
+    monkeypatch.setattr("codellama_lite.workbook.resource_dir", lambda name: tmp_path)
+    assert main(["workbook", "--output-dir", str(tmp_path / "out")]) == 2
+    assert "no notebooks" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"codellama-lite {__version__}"
+
+
+def _options(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, path + (name,))
+        elif action.dest not in ("help", "version"):
+            yield path, action, parser
+
+
+@pytest.mark.parametrize("group", ["workbook", "refresh-notebooks", "exercises"])
+def test_every_option_has_help_showing_its_default(group):
+    for path, action, parser in _options(build_parser()):
+        if path[0] != group:
+            continue
+        assert action.help, f"codellama-lite {' '.join(path)} {action.option_strings or action.dest} has no help"
+        if action.option_strings and action.default not in (None, False):
+            text = parser.format_help()
+            assert f"(default: {action.default}" in " ".join(text.split()), f"{path} {action.option_strings}"
 
 
 def test_cli_rejects_an_unknown_chapter(capsys):

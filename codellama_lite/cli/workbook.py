@@ -9,15 +9,20 @@ from codellama_lite.profiles import PROFILES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("workbook", help="run every notebook through papermill and summarise")
+    parser = subparsers.add_parser("workbook", help="run every notebook through papermill and summarise",
+                                   description="Execute the workbook's notebooks (or those named) with papermill into "
+                                               "OUTPUT_DIR/PROFILE/, then print one line per notebook.")
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="run profile (default: $CODELLAMA_LITE_PROFILE, else laptop)")
-    parser.add_argument("--output-dir", type=Path, default=Path("outputs"), help="where executed notebooks go")
-    parser.add_argument("notebooks", nargs="*", type=Path, help="only these notebooks (default: all, in order)")
+    parser.add_argument("--output-dir", type=Path, default=Path("outputs"),
+                        help="folder for the executed notebooks, one subfolder per profile; also their working "
+                             "directory")
+    parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                        help="a chapter (01, 01_tokenizer) or an .ipynb file (default: every chapter, in order)")
     parser.set_defaults(func=_run)
     refresh = subparsers.add_parser("refresh-notebooks",
                                     help="maintainers: re-execute notebooks (smoke) and keep only nbval-checked outputs")
-    refresh.add_argument("notebooks", nargs="+", type=Path)
+    refresh.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK", help="notebooks/NN_name.ipynb files")
     refresh.set_defaults(func=_refresh)
 
 
