@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from codellama_lite.toyworld.cli import register as add_toyworld
+
 SAMPLE_WINDOWS = 4096  # windows packed to measure the realized mix (about 1M tokens at seq 256)
 
 
@@ -29,7 +31,7 @@ def add_stats(actions: argparse._SubParsersAction) -> None:
 
 
 # Each function adds one sub-command to the ``data`` group; add yours here.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_stats]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_stats, add_toyworld]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,16 @@
+"""The toy code world: generated function-writing problems a laptop-trained model can learn (issue 9).
+
+HumanEval is out of reach for models trained in minutes on a CPU (PRIOR_ART §4), so the workbook measures its
+findings on a world small enough to learn and rich enough to measure: problems in HumanEval's shape (a signature, a
+templated docstring with examples, a canonical body, hidden tests computed by running it), in families of rising
+difficulty, split so that ``test`` measures unseen instances and ``heldout`` unseen compositions.
+
+    >>> from codellama_lite.toyworld import problems
+    >>> problem = problems("test", seed=0, count=1)[0]
+"""
+
+from codellama_lite.toyworld.documents import training_documents
+from codellama_lite.toyworld.generator import Problem
+from codellama_lite.toyworld.splits import CONTROL, SPLITS, iter_problems, problems, shuffled_specs
+
+__all__ = ["CONTROL", "SPLITS", "Problem", "iter_problems", "problems", "shuffled_specs", "training_documents"]
