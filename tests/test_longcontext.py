@@ -95,8 +95,8 @@ def test_retrieval_example_hides_the_needle_at_its_depth(small_tokenizer, texts,
     assert text.endswith(QUESTION) and text.count("def key_fn():\n    return 427\n") == 1
     assert 150 <= len(example.prompt) <= 200
     assert small_tokenizer.decode(example.answer).strip() == "427"
-    needle = "def key_fn():\n    return 427\n"
-    where = text.index(needle) / (len(text) - len(needle) - len(QUESTION))  # the share of filler before it
+    lines = text.splitlines()
+    where = lines.index("def key_fn():") / (len(lines) - 3)  # the share of filler lines before the needle
     assert abs(where - depth) < 0.05
 
 
