@@ -1,4 +1,4 @@
-"""The workbook's folders — notebooks, exercises, training recipes, data samples — wherever the package runs from.
+"""The workbook's folders — notebooks, exercises, training recipes, data samples, paper facts — wherever the package runs from.
 
 In the repository they are top-level folders beside the package (they show the pipeline). A wheel carries copies of
 them inside the package, under ``codellama_lite/_shipped/`` (``setup.py`` copies them at build time), read through
@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-# The top-level folders that ship inside the wheel; setup.py reads this tuple.
-SHIPPED = ("notebooks", "exercises", "configs", "data_samples")
+# The top-level folders that ship inside the wheel (docs: the facts the notebooks cite); setup.py reads this tuple.
+SHIPPED = ("notebooks", "exercises", "configs", "data_samples", "docs")
 SHIPPED_PACKAGE_DIR = "_shipped"
 CHECKOUT = Path(__file__).resolve().parent.parent
 

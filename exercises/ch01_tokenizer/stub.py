@@ -48,7 +48,7 @@ def psm_prompt(tokenizer, prefix: str, suffix: str) -> list[int]:
     ``tokenizer`` is a ``codellama_lite.tokenizer.Tokenizer``; use its ids, ``encode`` and ``encode_infilling``
     (not ``infill_prompt``, which is what the check compares with).
     """
-    # TODO: see REFERENCE.md §2 and the notebook's token strips.
+    # TODO: see docs/paper_facts.md §2 and the notebook's token strips.
     raise NotImplementedError
 
 

@@ -26,7 +26,7 @@ def truncate_at_stops(text: str, stops: Sequence[str]) -> str:
 
 
 def mbpp_prompt(problem, shots) -> str:
-    """The 3-shot MBPP prompt (REFERENCE.md §7) for ``problem`` with worked examples ``shots``.
+    """The 3-shot MBPP prompt (docs/paper_facts.md §7) for ``problem`` with worked examples ``shots``.
 
     Both are :class:`codellama_lite.evaluation.mbpp.MBPPProblem` (fields ``text``, ``code``, ``test_list``). Each shot
     reads ``"You are an expert Python programmer, and here is your task: {text} Your code should pass these
