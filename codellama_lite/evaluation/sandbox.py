@@ -17,8 +17,15 @@ workbook's answer, in three processes per program:
 * this **parent** — hands out work, enforces the wall clock, and kills the candidate's whole tree (PID namespace
   teardown; a subreaper sweep where there is no PID namespace), waiting until the fork server reports it gone.
 
-Candidate stdout/stderr are drained (and capped) but never parsed. The child side is
-``codellama_lite/evaluation/_sandbox_child.py``; ``tests/test_sandbox_attacks.py`` is the proof.
+Candidate stdout/stderr are drained for as long as it writes (the head is kept, the rest discarded, so a program
+that prints a lot runs as it would anywhere) but never parsed.
+
+**Isolation levels** (``Sandbox.level``, recorded in every Verdict; see
+:mod:`~codellama_lite.evaluation.sandbox_isolation`): ``namespaces+cgroup`` > ``namespaces`` (the minimum) >
+``process``. Below the minimum no candidate runs unless the caller passes ``allow_weak_isolation=True``. Linux only.
+The child side is split by the threat each part answers: ``sandbox_wire``, ``sandbox_isolation``, ``sandbox_judge``,
+``sandbox_server`` (started through ``_sandbox_child.py``); ``tests/test_sandbox_attacks.py`` and
+``tests/test_verdict_fidelity.py`` are the proof.
 """
 
 from __future__ import annotations
@@ -41,10 +48,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from codellama_lite.evaluation import _sandbox_child as child
+from codellama_lite.evaluation import _sandbox_child, sandbox_isolation as isolation
+from codellama_lite.evaluation.sandbox_wire import ChannelClosed, recv_msg, send_msg
 
 STATUSES = ("passed", "failed", "error", "timeout", "crashed")
-_CHILD_SCRIPT = child.__file__
+_CHILD_SCRIPT = _sandbox_child.__file__
 _ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _OUTPUT_KEPT = 2000  # characters of candidate output kept in a Verdict (for a human; never parsed)
@@ -66,17 +74,23 @@ class Program:
 class Verdict:
     """``status`` is one of passed / failed (an assertion or a wrong answer) / error (the candidate raised, does not
     load, lacks an entry point or returned something unserializable) / timeout / crashed (killed by a limit or a
-    signal, or exited early). ``output`` is the head of the candidate's stdout+stderr, for humans only."""
+    signal, or exited early). ``output`` is the head of the candidate's stdout+stderr, for humans only. ``isolation``
+lists the measures that were in force and ``level`` the isolation level they reach."""
 
     status: str
     reason: str
     seconds: float
     isolation: str
     output: str = ""
+    level: str = ""
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+
+class IsolationError(RuntimeError):
+    """The sandbox cannot run here (not Linux), or only below the minimum isolation level and nobody allowed it."""
 
 
 def _describe_exit(code: int | None) -> str:
@@ -87,9 +101,9 @@ def _describe_exit(code: int | None) -> str:
             return f"killed by {signal.Signals(-code).name}"
         except ValueError:
             return f"killed by signal {-code}"
-    if code == child.SETUP_FAILED:
+    if code == isolation.SETUP_FAILED:
         return f"exit code {code}: the sandbox could not be entered"
-    if code == child.RUNNER_BROKEN:
+    if code == isolation.RUNNER_BROKEN:
         return f"exit code {code}: its code broke the runner it shares a process with"
     return f"exited with code {code}"
 
@@ -112,8 +126,8 @@ class _Zygote:
         self.lock = threading.Lock()
         sock.settimeout(60)
         try:
-            hello, _ = child.recv_msg(sock)
-        except (child.ChannelClosed, OSError) as exc:
+            hello, _ = recv_msg(sock)
+        except (ChannelClosed, OSError) as exc:
             self.close()
             raise RuntimeError(f"a sandbox fork server failed to start: {exc}") from None
         self.features: list[str] = hello["isolation"]
@@ -139,10 +153,10 @@ class _Zygote:
 
     def request(self, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
         with self.lock:
-            child.send_msg(self.sock, req, fds)
-            reply, got = child.recv_msg(self.sock, max_fds=1)
+            send_msg(self.sock, req, fds)
+            reply, got = recv_msg(self.sock, max_fds=1)
         if len(got) != 1:
-            raise child.ChannelClosed("fork server reply without a process handle")
+            raise ChannelClosed("fork server reply without a process handle")
         return reply, got[0]
 
     def close(self) -> None:
@@ -158,72 +172,6 @@ class _Zygote:
                 _kill(self.pidfd, signal.SIGKILL)
             os.close(self.pidfd)
             self.pidfd = None
-
-
-class _SlotCgroups:
-    """One pids + memory cgroup (v1, as root) per worker slot, under this process's own cgroups: a fork bomb or a
-    memory-hungry tree in one slot cannot exhaust the others' process budget or the machine's memory. (A cpu cgroup
-    per slot would also share CPU fairly under a fork bomb, but cost a quarter of the throughput; a bomb's neighbours
-    may run slower and time out, never pass.) Absent (None) where not possible."""
-
-    CONTROLLERS = ("pids", "memory")
-
-    def __init__(self, workers: int, nproc: int, memory_bytes: int) -> None:
-        own = dict(line.split(":", 2)[1:] for line in open("/proc/self/cgroup").read().splitlines())
-        self.roots: list[str] = []
-        self.slots: list[list[str]] = [[] for _ in range(workers)]
-        try:
-            for ctrl in self.CONTROLLERS:
-                parent = f"/sys/fs/cgroup/{ctrl}{own.get(ctrl, '/').rstrip('/')}"
-                self._sweep_stale(parent)
-                root = f"{parent}/codellama-sandbox-{os.getpid()}-{id(self):x}"
-                os.mkdir(root)
-                self.roots.append(root)
-                for i, paths in enumerate(self.slots):
-                    path = f"{root}/slot{i}"
-                    os.mkdir(path)
-                    paths.append(path)
-                    limit, value = {"pids": ("pids.max", nproc), "memory": ("memory.limit_in_bytes", memory_bytes)}[ctrl]
-                    with open(f"{path}/{limit}", "w") as fh:
-                        fh.write(str(value))
-        except OSError:
-            self.close()
-            raise
-
-    @staticmethod
-    def _sweep_stale(parent: str) -> None:
-        """Remove empty groups left by sandboxes whose owner was killed before it could close them."""
-        for name in os.listdir(parent):
-            parts = name.split("-")
-            if name.startswith("codellama-sandbox-") and len(parts) == 4 and parts[2].isdigit() \
-                    and not os.path.exists(f"/proc/{parts[2]}"):
-                stale = _SlotCgroups.__new__(_SlotCgroups)
-                stale.roots = [os.path.join(parent, name)]
-                stale.close(attempts=1)
-
-    @classmethod
-    def create(cls, workers: int, nproc: int, memory_bytes: int) -> _SlotCgroups | None:
-        if os.geteuid() != 0 or not all(os.path.isdir(f"/sys/fs/cgroup/{c}") for c in cls.CONTROLLERS):
-            return None
-        try:
-            return cls(workers, nproc, memory_bytes)
-        except OSError:
-            return None
-
-    def close(self, attempts: int = 50) -> None:
-        for root in self.roots:
-            for _ in range(attempts):  # a just-killed tree may take a moment to leave its cgroup
-                try:
-                    for entry in os.listdir(root):
-                        if entry.startswith("slot"):
-                            os.rmdir(f"{root}/{entry}")
-                    os.rmdir(root)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
-        self.roots = []
 
 
 @dataclass
@@ -252,31 +200,37 @@ class Sandbox:
 
     ``timeout`` is the wall-clock limit per program (candidate start-up, every call and the test together);
     ``memory_mb`` caps the candidate's address space, ``file_mb`` any file it writes, ``tmpfs_mb`` its private
-    ``/tmp``, ``nproc`` the processes (and threads) it may have; ``max_output`` bytes of its stdout+stderr are drained,
-    after which the pipe is closed on it. ``isolation`` says what this machine allowed (probed at start) and is
-    recorded in every Verdict; ``isolate=False`` forces the weakest level (for tests of the fallback).
+    ``/tmp``, ``nproc`` the processes (and threads) it may have. Its stdout+stderr are read as it writes them; the
+    head is kept in the Verdict. ``isolation`` says what this machine allowed (probed at start) and ``level`` the
+    isolation level it reaches; both are recorded in every Verdict. Below ``namespaces`` (no PID, network and mount
+    namespaces: the candidate could touch the user's files and network) the constructor raises
+    :class:`IsolationError` unless ``allow_weak_isolation=True``; ``isolate=False`` forces the weakest level (for
+    tests of the fallback, so it needs ``allow_weak_isolation`` too). Linux only: elsewhere, IsolationError.
     """
 
     def __init__(self, timeout: float = 3.0, workers: int | None = None, memory_mb: int = 1024, *,
-                 file_mb: int = 16, tmpfs_mb: int = 64, nproc: int = 64, max_output: int = 1 << 20,
-                 isolate: bool = True) -> None:
+                 file_mb: int = 16, tmpfs_mb: int = 64, nproc: int = 64,
+                 isolate: bool = True, allow_weak_isolation: bool = False) -> None:
+        if not sys.platform.startswith("linux"):
+            raise IsolationError(f"the sandbox runs only on Linux (it needs namespaces, cgroups and pidfds); this is "
+                                 f"{sys.platform}: score on a Linux machine or in a Linux container")
         if not timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
         workers = workers if workers is not None else max(2, 2 * (os.cpu_count() or 1))
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers!r}")
         for name, value in (("memory_mb", memory_mb), ("file_mb", file_mb), ("tmpfs_mb", tmpfs_mb),
-                            ("nproc", nproc), ("max_output", max_output)):
+                            ("nproc", nproc)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.timeout, self.workers = float(timeout), workers
         self._limits = {"timeout": self.timeout, "memory_mb": memory_mb, "file_mb": file_mb, "tmpfs_mb": tmpfs_mb,
                         "nproc": nproc}
-        self._max_output, self._isolate = max_output, isolate
+        self._isolate = isolate
         self._seq = itertools.count(1)
         self._closed = False
         self._zygote_lock = threading.Lock()
-        self._cgroups = _SlotCgroups.create(workers, nproc, (memory_mb + 3 * tmpfs_mb + 256) << 20) if isolate else None
+        self._cgroups = isolation.SlotCgroups.create(workers, nproc, (memory_mb + 3 * tmpfs_mb + 256) << 20) if isolate else None
         self._zygote = _Zygote.start()
         self._all_slots = [_Slot(cgroups=self._cgroups.slots[i] if self._cgroups else None) for i in range(workers)]
         self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
@@ -285,11 +239,24 @@ class Sandbox:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
         self._finalizer = weakref.finalize(self, Sandbox._shutdown, self._pool, self._zygote, self._all_slots,
                                            self._cgroups)
+        if isolation.below_minimum(self.level) and not allow_weak_isolation:
+            self.close()
+            raise IsolationError(
+                f"this machine only allows isolation level {self.level!r} ({self.isolation}), below the minimum "
+                f"{isolation.MINIMUM_LEVEL!r}: untrusted code could read and change your files and reach the network. "
+                "Run as root or where unprivileged user namespaces are allowed, or accept the risk explicitly with "
+                "allow_weak_isolation=True (command line: --allow-weak-isolation)")
 
     # -- public API ------------------------------------------------------------------------------------------------
     @property
     def isolation(self) -> str:
+        """The isolation measures in force, e.g. ``pidns+netns+mntns+rlimits+uid+cgroup1``."""
         return "+".join(self._features())
+
+    @property
+    def level(self) -> str:
+        """The isolation level they reach: ``process``, ``namespaces`` or ``namespaces+cgroup``."""
+        return isolation.level_of(self._features())
 
     def run(self, programs: Sequence[Program], progress: bool = False, *,
             timeout: float | None = None) -> list[Verdict]:
@@ -352,10 +319,10 @@ class Sandbox:
     def _features(self) -> list[str]:
         if not self._isolate:
             return ["rlimits", "uid"] if os.geteuid() == 0 else ["rlimits"]
-        return self._zygote.features + (["cgroup"] if self._cgroups is not None else [])
+        return self._zygote.features + ([self._cgroups.version] if self._cgroups is not None else [])
 
     @staticmethod
-    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot], cgroups: _SlotCgroups | None) -> None:
+    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot], cgroups: isolation.SlotCgroups | None) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         for slot in slots:
             if slot.server is not None:
@@ -383,7 +350,7 @@ class Sandbox:
         zygote = self._main_zygote()
         try:
             return zygote.request(req, fds)
-        except (child.ChannelClosed, OSError):
+        except (ChannelClosed, OSError):
             return self._main_zygote(failed=zygote).request(req, fds)
 
     def _spawn_candidate(self, slot: _Slot, req: dict, fds: tuple[int, ...]) -> tuple[dict, int]:
@@ -393,11 +360,11 @@ class Sandbox:
                 zygote = self._main_zygote()
                 try:
                     slot.server = zygote.fork_server(slot.cgroups or [])
-                except (child.ChannelClosed, OSError):
+                except (ChannelClosed, OSError):
                     slot.server = self._main_zygote(failed=zygote).fork_server(slot.cgroups or [])
             try:
                 return slot.server.request(req, fds)
-            except (child.ChannelClosed, OSError):
+            except (ChannelClosed, OSError):
                 slot.server.close()
                 slot.server = None
                 if attempt:
@@ -423,13 +390,13 @@ class Sandbox:
         start = time.monotonic()
         deadline = start + timeout
         features = self._features()
-        isolation = "+".join(features)
+        measures, level = "+".join(features), isolation.level_of(features)
         judge = self._judge_for(slot)
         workdir = None
         if "mntns" not in features:  # no private tmpfs: a private directory, owned by whoever the candidate runs as
             workdir = tempfile.mkdtemp(prefix="codellama-sandbox-")
             if "uid" in features:
-                os.chown(workdir, child.NOBODY, child.NOBODY)
+                os.chown(workdir, isolation.NOBODY, isolation.NOBODY)
         chan_judge, chan_candidate = socket.socketpair()
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
@@ -445,7 +412,7 @@ class Sandbox:
             os.close(status_w)
         seq = next(self._seq)
         try:
-            child.send_msg(judge.sock, {"seq": seq, "setup": program.setup, "test": program.test,
+            send_msg(judge.sock, {"seq": seq, "setup": program.setup, "test": program.test,
                                         "entry_points": list(program.entry_points)}, fds=(chan_judge.fileno(),))
             judge_alive = True
         except OSError:
@@ -453,15 +420,14 @@ class Sandbox:
         chan_judge.close()
         output = bytearray()
         try:
-            result, drained = self._wait(judge.sock if judge_alive else None, seq, out_r, deadline, output)
+            result = self._wait(judge.sock if judge_alive else None, seq, out_r, deadline, output)
             _kill(pidfd, reply["kill_signal"])
             code = self._wait_status(status_r, pidfd)
             os.close(pidfd)
-            if drained <= self._max_output:  # what the candidate wrote just before the verdict
-                os.set_blocking(out_r, False)
-                self._read_output(out_r, output, 0)
+            os.set_blocking(out_r, False)  # what the candidate wrote just before the verdict
+            self._read_output(out_r, output)
         finally:
-            os.close(out_r)  # closed early (dup'ed over with /dev/null) if the candidate flooded it
+            os.close(out_r)
         if result is None or result.get("judge_died"):
             if not judge_alive or result is not None or not self._drain_judge(judge.sock, seq):
                 self._retire_judge(slot)
@@ -470,53 +436,46 @@ class Sandbox:
         text = output.decode("utf-8", "replace")[:_OUTPUT_KEPT]
         seconds = time.monotonic() - start
         if result is None:
-            return Verdict("timeout", f"wall-clock limit of {timeout:g} s exceeded", seconds, isolation, text)
+            return Verdict("timeout", f"wall-clock limit of {timeout:g} s exceeded", seconds, measures, text, level)
         if result.get("judge_died"):
             return Verdict("error", f"the judge process died ({result['judge_died']}); candidate {_describe_exit(code)}",
-                           seconds, isolation, text)
+                           seconds, measures, text, level)
         status, reason = result["status"], result["reason"]
         if status == "crashed":
             reason = f"{reason}; candidate {_describe_exit(code)}"
-        return Verdict(status, reason, seconds, isolation, text)
+        return Verdict(status, reason, seconds, measures, text, level)
 
     def _wait(self, judge_sock: socket.socket | None, seq: int, out_r: int, deadline: float,
-              output: bytearray) -> tuple[dict | None, int]:
-        """Until the judge's verdict for ``seq`` or the deadline; drain (and cap) the candidate's output meanwhile.
-        Returns the judge's message (None on timeout) and how many output bytes were drained."""
-        drained, result = 0, None
+              output: bytearray) -> dict | None:
+        """Until the judge's verdict for ``seq`` or the deadline; drain the candidate's output meanwhile (keeping its
+        head), so it never blocks or breaks on a full pipe. Returns the judge's message (None on timeout)."""
+        result = None
         watch = [out_r] + ([judge_sock] if judge_sock is not None else [])
         while result is None and judge_sock is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             ready, _, _ = select.select(watch, [], [], remaining)
-            if out_r in ready:
-                n = self._read_output(out_r, output, drained)
-                drained += max(n, 1)
-                if n == 0 or drained > self._max_output:
-                    watch.remove(out_r)
-                    if n:  # flooded: close our end now, so further writes fail fast instead of blocking
-                        devnull = os.open(os.devnull, os.O_RDONLY)
-                        os.dup2(devnull, out_r)
-                        os.close(devnull)
+            if out_r in ready and self._read_output(out_r, output) == 0:
+                watch.remove(out_r)  # end of file: the candidate closed its output
             if judge_sock in ready:
                 try:
-                    msg, _ = child.recv_msg(judge_sock)
-                except (child.ChannelClosed, OSError) as exc:
-                    return {"judge_died": str(exc)}, drained
+                    msg, _ = recv_msg(judge_sock)
+                except (ChannelClosed, OSError) as exc:
+                    return {"judge_died": str(exc)}
                 if msg.get("seq") == seq:
                     result = msg
         if judge_sock is None:
             result = {"judge_died": "its socket was closed"}
-        return result, drained
+        return result
 
     @staticmethod
-    def _read_output(out_r: int, output: bytearray, drained: int) -> int:
-        """Read what is there (up to 64 KiB); keep only the head. Returns bytes read (0 at end of file or none now)."""
+    def _read_output(out_r: int, output: bytearray) -> int:
+        """Read what is there (up to 64 KiB); keep only the head. Returns bytes read (0 at end of file, -1 if none)."""
         try:
             chunk = os.read(out_r, 1 << 16)
         except BlockingIOError:
-            return 0
+            return -1
         room = _OUTPUT_KEPT * 4 - len(output)
         if room > 0:
             output += chunk[:room]
@@ -549,8 +508,8 @@ class Sandbox:
             if not ready:
                 return False
             try:
-                msg, _ = child.recv_msg(sock)
-            except (child.ChannelClosed, OSError):
+                msg, _ = recv_msg(sock)
+            except (ChannelClosed, OSError):
                 return False
             if msg.get("seq") == seq:
                 return True
