@@ -168,7 +168,7 @@ def bucket_means(values: torch.Tensor, edges: Sequence[int]) -> list[float]:
 
 # -- synthetic key retrieval (§3.3) --------------------------------------------------------------------------------
 
-NEEDLE = "def key_fn():\n    return {value}\n"
+NEEDLE = "def key_fn():\n    return {value}"
 QUESTION = "\nassert key_fn() =="
 
 
@@ -199,7 +199,7 @@ def retrieval_example(tokenizer: Tokenizer, filler_lines: Sequence[str], length:
     if not lines:
         raise ValueError(f"length {length} leaves no room for filler around the needle")
     split = round(depth * len(lines))
-    text = "\n".join(lines[:split]) + ("\n" if split else "") + needle + "\n".join(lines[split:]) + QUESTION
+    text = "\n".join(lines[:split] + [needle] + lines[split:]) + QUESTION
     prompt = tokenizer.encode(text, bos=True)
     full = tokenizer.encode(f"{text} {value}", bos=True)
     if full[:len(prompt)] != prompt:

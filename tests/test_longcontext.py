@@ -95,9 +95,9 @@ def test_retrieval_example_hides_the_needle_at_its_depth(small_tokenizer, texts,
     assert text.endswith(QUESTION) and text.count("def key_fn():\n    return 427\n") == 1
     assert 150 <= len(example.prompt) <= 200
     assert small_tokenizer.decode(example.answer).strip() == "427"
-    lines = text.splitlines()
-    where = lines.index("def key_fn():") / (len(lines) - 3)  # the share of filler lines before the needle
-    assert abs(where - depth) < 0.05
+    lines = text.split("\n")
+    filler = len(lines) - 3  # all but the needle's two lines and the question
+    assert filler > 5 and lines.index("def key_fn():") == round(depth * filler)
 
 
 class Oracle(nn.Module):
