@@ -66,6 +66,7 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
     command = [line for line in lines if line and not line.startswith(("#", "set ", "cd "))][-1]
+    assert command == "sh bootstrap.sh test", f".ci/run must end with the README's test command, not {command!r}"
     assert command in readme, f".ci/run's command is not in the README: {command}"
 
 
