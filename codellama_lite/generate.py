@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from codellama_lite.accel import copies_current
@@ -106,12 +107,7 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     tokens; the first call per model and batch size spends 3-8 seconds compiling; on CPU in float32 the compiled
     steps keep oneDNN's packed products and fuse everything between them, 1.1-1.2× faster than eager at batch 1).
     """
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if stop_strings and tokenizer is None:
-        raise ValueError("stop_strings need a tokenizer to decode the generated text")
+    _check_options(max_new_tokens, top_p, stop_strings, tokenizer)
     device = model.output.weight.device
     tokens, mask = left_pad(prompts, pad_id, device)
     batch, prompt_len = tokens.shape
@@ -121,27 +117,46 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
 
-    out = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    stopped_by_string = [False] * batch
     cache = model.new_cache(batch, prompt_len + max_new_tokens)
-    steps = 0
     with copies_current(model):  # the weights cannot change while we generate
         logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
         advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
                    if compile else _eager_steps(model, cache, full_mask))
-        for step in range(max_new_tokens):
-            next_token = sample_next(logits, temperature, top_p, generator)
-            next_token = next_token.masked_fill(done, pad_id)
-            out[:, step] = next_token
-            steps = step + 1
-            if stops.numel():
-                done |= torch.isin(next_token, stops)
-            if stop_strings:
-                _check_stop_strings(out[:, :steps], done, stopped_by_string, stops, tokenizer, stop_strings)
-            if steps == max_new_tokens or bool(done.all()):
-                break
-            logits = advance(next_token)
+        return _decode(logits, advance, lambda logits, _: sample_next(logits, temperature, top_p, generator),
+                       max_new_tokens, stops, stop_strings, tokenizer, pad_id)
+
+
+def _check_options(max_new_tokens: int, top_p: float, stop_strings: Sequence[str],
+                   tokenizer: TokenizerLike | None) -> None:
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if stop_strings and tokenizer is None:
+        raise ValueError("stop_strings need a tokenizer to decode the generated text")
+
+
+def _decode(logits: torch.Tensor, advance: Callable[[torch.Tensor], torch.Tensor],
+            choose: Callable[[torch.Tensor, int], torch.Tensor], max_new_tokens: int, stops: torch.Tensor,
+            stop_strings: Sequence[str], tokenizer: TokenizerLike | None, pad_id: int) -> list[Completion]:
+    """The decoding loop from the prefilled prompt's ``logits``: ``choose(logits, step)`` picks each row's token,
+    ``advance`` feeds it back; a row that has stopped is padded, and the loop ends when every row has stopped."""
+    batch = logits.shape[0]
+    out = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=logits.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=logits.device)
+    stopped_by_string = [False] * batch
+    steps = 0
+    for step in range(max_new_tokens):
+        next_token = choose(logits, step).masked_fill(done, pad_id)
+        out[:, step] = next_token
+        steps = step + 1
+        if stops.numel():
+            done |= torch.isin(next_token, stops)
+        if stop_strings:
+            _check_stop_strings(out[:, :steps], done, stopped_by_string, stops, tokenizer, stop_strings)
+        if steps == max_new_tokens or bool(done.all()):
+            break
+        logits = advance(next_token)
     return _completions(out[:, :steps].tolist(), done.tolist(), stopped_by_string, set(stops.tolist()),
                         tokenizer, stop_strings)
 
@@ -219,6 +234,87 @@ def truncate_at_stop(text: str, stop_strings: Sequence[str]) -> str:
     """``text`` up to the earliest occurrence of any stop string (unchanged if none occurs)."""
     cut = min((index for index in (text.find(stop) for stop in stop_strings) if index >= 0), default=len(text))
     return text[:cut]
+
+
+# -- many samples of one prompt (pass@k, Code Llama §3) -----------------------------------------------------------
+
+@torch.inference_mode()
+def sample_many(model: Transformer, prompt: Sequence[int], n: int, max_new_tokens: int = 64, *,
+                temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, seeds: Sequence[int] | None = None,
+                batch_size: int = 32, stop_ids: Iterable[int] = (), stop_strings: Sequence[str] = (),
+                tokenizer: TokenizerLike | None = None, pad_id: int = 0) -> list[Completion]:
+    """``n`` continuations of one prompt, for pass@k: the prompt is prefilled once, its KV cache copied to up to
+    ``batch_size`` rows, and those rows decode together (then the next ``batch_size``, from the same prefill).
+
+    Row ``i`` draws its tokens from its own counter-based random stream, keyed by ``seeds[i]`` (default: ``seed`` and
+    ``i``) and the step (:func:`row_uniforms`), so a sample is the same whatever the batch size or the other rows —
+    a resumed run regenerates exactly the missing samples. Greedy (``temperature == 0``) gives every row the tokens
+    :func:`generate` gives the prompt alone. Stops as :func:`generate`.
+    """
+    _check_options(max_new_tokens, top_p, stop_strings, tokenizer)
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"need n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+    seeds = [(seed << 32) + row for row in range(n)] if seeds is None else list(seeds)
+    if len(seeds) != n:
+        raise ValueError(f"need one seed per sample: {len(seeds)} seeds for n={n}")
+    device = model.output.weight.device
+    tokens = left_pad([prompt], pad_id, device)[0]
+    stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
+    prefix = model.new_cache(1, tokens.shape[1] + max_new_tokens)
+    completions: list[Completion] = []
+    with copies_current(model):
+        first = model(tokens, cache=prefix, last_only=True)[:, -1]
+        for start in range(0, n, batch_size):
+            rows = seeds[start:start + batch_size]
+            cache = _copy_rows(model, prefix, len(rows))
+
+            def choose(logits: torch.Tensor, step: int, rows: list[int] = rows) -> torch.Tensor:
+                if temperature <= 0:
+                    return logits.argmax(dim=-1)
+                return sample_with(logits, temperature, top_p, row_uniforms(rows, step).to(logits.device))
+
+            completions += _decode(first.expand(len(rows), -1), _eager_steps(model, cache, None), choose,
+                                   max_new_tokens, stops, stop_strings, tokenizer, pad_id)
+    return completions
+
+
+def _copy_rows(model: Transformer, prefix: KVCache, rows: int) -> KVCache:
+    """A cache of ``rows`` rows, each holding ``prefix``'s single row (the prefilled prompt)."""
+    cache = model.new_cache(rows, prefix.max_len)
+    for mine, theirs in zip(cache.keys + cache.values, prefix.keys + prefix.values):
+        mine.narrow(2, 0, prefix.length).copy_(theirs.narrow(2, 0, prefix.length).expand(rows, -1, -1, -1))
+    cache.length = prefix.length
+    return cache
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on ``uint64`` values (Steele, Lea and Flood 2014): a counter becomes noise."""
+    z = values + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def row_uniforms(seeds: Sequence[int], step: int) -> torch.Tensor:
+    """One uniform number in ``[0, 1)`` per row, a function of that row's seed and the step only."""
+    keys = _splitmix64(np.array([seed & _MASK64 for seed in seeds], dtype=np.uint64))
+    bits = _splitmix64(keys + np.uint64(step)) >> np.uint64(11)
+    return torch.from_numpy(bits.astype(np.float64) * 2.0 ** -53)
+
+
+def sample_with(logits: torch.Tensor, temperature: float, top_p: float, uniforms: torch.Tensor) -> torch.Tensor:
+    """Each row's token drawn from ``softmax(logits / temperature)`` within the top-p nucleus (as
+    :func:`sample_next`), by inverting the distribution's CDF at that row's ``uniforms`` value."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    order = None
+    if top_p < 1.0:
+        probs, order = top_p_filter(probs, top_p)
+    cdf = probs.double().cumsum(dim=-1)
+    picks = torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None], right=True).clamp_(max=probs.shape[-1] - 1)
+    return (picks if order is None else order.gather(-1, picks)).squeeze(-1)
 
 
 # -- infilling (Code Llama §2.3) --------------------------------------------------------------------------------------

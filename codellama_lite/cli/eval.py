@@ -1,17 +1,19 @@
-"""``codellama-lite eval {humaneval,mbpp,infilling}``: generate samples from a checkpoint, or score samples made anywhere.
+"""``codellama-lite eval {humaneval,mbpp,infilling,toy}``: generate samples from a checkpoint, or score samples made anywhere.
 
 Scoring (``--score samples.jsonl``) needs no model: it judges every sample in the sandbox, writes the results file and
 prints pass@k beside the paper's Table 2. Generation (``--checkpoint``) follows the paper's protocol (Code Llama §3):
 greedy for pass@1; ``--n 200 --temperature 0.8 --top-p 0.95`` for pass@10/100. It appends to ``--samples`` as it goes,
-so an interrupted run resumes, then scores what it wrote.
+so an interrupted run resumes, then scores what it wrote. Every run also writes a machine-readable summary
+(``--summary``, default beside the results): benchmark, problems, samples per problem and pass@k with intervals.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-BENCHMARKS = ("humaneval", "mbpp", "infilling")
+BENCHMARKS = ("humaneval", "mbpp", "infilling", "toy")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +27,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     infilling = benchmarks.add_parser("infilling", parents=[common], help="HumanEval infilling (single-line, ...)")
     infilling.add_argument("--kind", choices=("single-line", "multi-line", "random-span"), default="single-line")
     infilling.add_argument("--suffix-first", action="store_true", help="SPM prompt layout instead of PSM")
+    _add_toy(benchmarks.add_parser("toy", parents=[common], help="the toy code world (codellama_lite.toyworld)"))
     parser.set_defaults(func=_run)
+
+
+def _add_toy(toy: argparse.ArgumentParser) -> None:
+    from codellama_lite.toyworld.splits import CONTROL, SPLITS
+
+    toy.add_argument("--split", choices=SPLITS + (CONTROL,), default="test",
+                     help="test: unseen instances; heldout: unseen compositions; control: specs shuffled")
+    toy.add_argument("--world-seed", type=int, default=0, help="which problems of the split are generated")
+    toy.add_argument("--count", type=int, default=200, help="number of problems generated")
+    toy.add_argument("--problems", type=Path, help="read the problems from this JSONL file (from "
+                     "`codellama-lite data toyworld`) instead of generating them")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -38,11 +52,16 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--tokenizer", type=Path, help="SentencePiece model (default: the checkpoint's)")
     common.add_argument("--samples", type=Path, help="samples file to append to when generating")
     common.add_argument("--results", type=Path, help="results file (default: SAMPLES with .results.jsonl)")
+    common.add_argument("--summary", type=Path, help="JSON summary (default: RESULTS with .summary.json)")
     common.add_argument("--n", type=int, default=1, help="samples per problem (paper: 1 greedy, 200 sampled)")
     common.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (paper: 0.8 for pass@10/100)")
     common.add_argument("--top-p", type=float, default=0.95)
     common.add_argument("--max-new-tokens", type=int, default=512)
     common.add_argument("--device", default="cpu")
+    common.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="weights and KV cache when generating (bfloat16 for real checkpoints on CUDA)")
+    common.add_argument("--batch-size", type=int, default=32,
+                        help="samples of one problem decoded together from one prefilled prompt")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--k", type=int, nargs="+", default=[1, 10, 100], help="report pass@k for these k (k <= n)")
     common.add_argument("--limit", type=int, help="only the first LIMIT problems (a quick look, not the benchmark)")
@@ -58,11 +77,14 @@ def load_tasks(args: argparse.Namespace) -> list:
     from codellama_lite.evaluation.humaneval import humaneval_tasks
     from codellama_lite.evaluation.infilling import infilling_tasks
     from codellama_lite.evaluation.mbpp import mbpp_tasks
+    from codellama_lite.evaluation.toy import toy_tasks
 
     if args.benchmark == "humaneval":
         tasks = humaneval_tasks()
     elif args.benchmark == "mbpp":
         tasks = mbpp_tasks(args.mbpp_file)
+    elif args.benchmark == "toy":
+        tasks = toy_tasks(_toy_problems(args)[0])
     else:
         tasks = infilling_tasks(args.kind)
     if args.limit is not None:
@@ -70,6 +92,15 @@ def load_tasks(args: argparse.Namespace) -> list:
             raise ValueError(f"--limit must be at least 1, got {args.limit}")
         tasks = tasks[:args.limit]
     return tasks
+
+
+def _toy_problems(args: argparse.Namespace) -> tuple[list, dict[str, dict[str, str]]]:
+    """The toy problems and their family/difficulty labels: from ``--problems``, or generated."""
+    from codellama_lite.evaluation.toy import read_toy_file, toy_problems
+
+    if args.problems is not None:
+        return read_toy_file(args.problems)
+    return toy_problems(args.split, args.world_seed, args.count)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -97,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
 def score_and_report(args: argparse.Namespace, tasks: list, samples: list, results_path: Path) -> str:
     """Judge ``samples``, write the results file, and return the table with the paper's numbers."""
     from codellama_lite.evaluation.report import format_table
+    from codellama_lite.fileio import atomic_open
     from codellama_lite.evaluation.samples import write_results
     from codellama_lite.evaluation.sandbox import Sandbox
     from codellama_lite.evaluation.scoring import counts, exact_match_rate, score_samples, summarize
@@ -114,7 +146,30 @@ def score_and_report(args: argparse.Namespace, tasks: list, samples: list, resul
     table = format_table(args.benchmark, summary, args.label, kind=getattr(args, "kind", None),
                          problems_total=len(tasks), samples_per_problem=ns[0] if len(ns) == 1 else None,
                          exact_match=exact_match_rate(results))
-    return f"verdicts: {statuses}\nresults written to {results_path}\n{table}"
+    record = {"benchmark": args.benchmark, "problems": len(per_task), "problems_total": len(tasks),
+              "samples_per_problem": ns[0] if len(ns) == 1 else ns,
+              "pass_at_k": {str(k): p.value for k, p in summary.items()},
+              "intervals": {str(k): [p.low, p.high] for k, p in summary.items()},
+              "verdicts": {status: sum(r.status == status for r in results) for status in {r.status for r in results}},
+              "results": str(results_path)}
+    if args.benchmark == "toy":
+        record.update(_toy_breakdown(args, per_task))
+        table += "".join(f"\npass@1 by {label}: " + ", ".join(f"{value} {100 * score:.1f}%"
+                                                           for value, score in record[label].items())
+                         for label in ("family", "difficulty"))
+    summary_path = args.summary or results_path.with_name(
+        results_path.name.removesuffix(".jsonl").removesuffix(".results") + ".summary.json")
+    with atomic_open(summary_path) as handle:
+        json.dump(record, handle, indent=2)
+    return f"verdicts: {statuses}\nresults written to {results_path}, summary to {summary_path}\n{table}"
+
+
+def _toy_breakdown(args: argparse.Namespace, per_task: dict[str, tuple[int, int]]) -> dict[str, dict[str, float]]:
+    """pass@1 by family and by difficulty, for the toy benchmark's summary."""
+    from codellama_lite.evaluation.toy import pass_at_1_by
+
+    labels = _toy_problems(args)[1]
+    return {label: pass_at_1_by(per_task, labels, label) for label in ("family", "difficulty")}
 
 
 def _generate(args: argparse.Namespace, tasks: list, samples_path: Path) -> None:
@@ -124,4 +179,4 @@ def _generate(args: argparse.Namespace, tasks: list, samples_path: Path) -> None
     generate_samples(tasks, samples_path, checkpoint=args.checkpoint, hf=args.hf, tokenizer_path=args.tokenizer,
                      n=args.n, temperature=args.temperature, top_p=args.top_p,
                      max_new_tokens=args.max_new_tokens, device=args.device, seed=args.seed,
-                     suffix_first=getattr(args, "suffix_first", False))
+                     suffix_first=getattr(args, "suffix_first", False), batch_size=args.batch_size, dtype=args.dtype)

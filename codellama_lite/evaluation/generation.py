@@ -5,8 +5,10 @@ Each completion is cut at the task's stop sequences and appended to the samples 
 that stops resumes with the first missing ``(task, index)``. Sample ``index`` of a task is drawn with its own seed,
 so a resumed run produces the same samples as an uninterrupted one.
 
-The loop is independent of the model: anything with the :class:`Completer` signature will do. :func:`load_completer`
-builds one from a checkpoint with :mod:`codellama_lite.generate`.
+The loop is independent of the model: anything with the :class:`Completer` signature will do. A completer that also
+has a ``many`` method (:class:`ManyCompleter`) receives all of a task's missing samples at once; the checkpoint
+completer (:func:`load_completer`) then decodes them together from one prefilled prompt
+(:func:`codellama_lite.generate.sample_many`), each still drawn from its own seed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ class Completer(Protocol):
     """``completer(task, temperature=..., top_p=..., max_new_tokens=..., seed=...) -> completion`` (text only)."""
 
     def __call__(self, task: Task, *, temperature: float, top_p: float, max_new_tokens: int, seed: int) -> str: ...
+
+
+class ManyCompleter(Completer, Protocol):
+    """A :class:`Completer` that can also complete one task several times at once, one seed per sample."""
+
+    def many(self, task: Task, *, seeds: Sequence[int], temperature: float, top_p: float,
+             max_new_tokens: int) -> list[str]: ...
 
 
 def sample_seed(seed: int, task_id: str, index: int) -> int:
@@ -51,34 +60,53 @@ def run_generation(tasks: Sequence[Task], samples_path: str | Path, completer: C
     samples = SamplesFile(samples_path)
     by_id = {task.task_id: task for task in tasks}
     todo = samples.missing(by_id, n)
-    if progress:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        todo = tqdm(todo, desc="generating", unit="sample")
+    bar = tqdm(total=len(todo), desc="generating", unit="sample", disable=not progress)
+    many = getattr(completer, "many", None)
     made = 0
-    for task_id, index in todo:
+    for task_id, indices in _by_task(todo).items():
         task = by_id[task_id]
-        text = completer(task, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                         seed=sample_seed(seed, task_id, index))
-        samples.append(task_id, index, truncate_at_stops(text, task.stops))
-        made += 1
+        seeds = [sample_seed(seed, task_id, index) for index in indices]
+        options = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+        # One at a time unless the completer decodes a task's samples together; each is appended as it arrives.
+        texts = many(task, seeds=seeds, **options) if many is not None else \
+            (completer(task, seed=one, **options) for one in seeds)
+        for index, text in zip(indices, texts):
+            samples.append(task_id, index, truncate_at_stops(text, task.stops))
+            made += 1
+            bar.update()
+    bar.close()
     return made
 
 
+def _by_task(pairs: Sequence[tuple[str, int]]) -> dict[str, list[int]]:
+    """``(task_id, index)`` pairs grouped by task, in first-seen order."""
+    groups: dict[str, list[int]] = {}
+    for task_id, index in pairs:
+        groups.setdefault(task_id, []).append(index)
+    return groups
+
+
 def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: str | Path | None = None,
-                   device: str = "cpu", suffix_first: bool = False) -> Completer:
-    """A :class:`Completer` backed by a checkpoint directory, decoding with :mod:`codellama_lite.generate`.
+                   device: str = "cpu", suffix_first: bool = False, batch_size: int = 32,
+                   dtype: str = "float32") -> ManyCompleter:
+    """A :class:`ManyCompleter` backed by a checkpoint directory, decoding with :mod:`codellama_lite.generate`.
 
     Hugging Face format (``config.json`` + safetensors; forced with ``hf``) or Meta's (``params.json`` +
     ``consolidated.NN.pth``); the tokenizer is ``tokenizer_path`` or the directory's ``tokenizer.model``. A task with
     a suffix is infilled (PSM, or SPM with ``suffix_first``) up to ``<EOT>``; any other continues its prompt up to
-    EOS or a stop sequence.
+    EOS or a stop sequence, up to ``batch_size`` samples at a time. ``dtype`` (``float32`` or ``bfloat16``) is the
+    weights' and the KV cache's.
     """
+    import torch
+
     from codellama_lite.accel import use_cpu_kernels
-    from codellama_lite.generate import generate, infill
     from codellama_lite.interop import import_hf, import_meta
     from codellama_lite.tokenizer import Tokenizer
 
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be float32 or bfloat16, got {dtype!r}")
     directory = Path(checkpoint)
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory not found: {directory}")
@@ -88,31 +116,52 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
         model = import_meta(directory, device=device)
     else:
         raise ValueError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
-    model.eval()
+    model = model.to(getattr(torch, dtype)).eval()
     use_cpu_kernels(model)
     tokenizer = Tokenizer(tokenizer_path or directory / "tokenizer.model")
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} pieces but the model only {model.config.vocab_size}")
+    return ModelCompleter(model, tokenizer, suffix_first=suffix_first, batch_size=batch_size)
 
-    def complete(task: Task, *, temperature: float, top_p: float, max_new_tokens: int, seed: int) -> str:
+
+class ModelCompleter:
+    """Completions from a model and its tokenizer: one at a time (:meth:`__call__`) or a task's samples together
+    (:meth:`many`, from one prefilled prompt)."""
+
+    def __init__(self, model, tokenizer, *, suffix_first: bool = False, batch_size: int = 32) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        self.model, self.tokenizer, self.suffix_first, self.batch_size = model, tokenizer, suffix_first, batch_size
+
+    def __call__(self, task: Task, *, temperature: float, top_p: float, max_new_tokens: int, seed: int) -> str:
+        from codellama_lite.generate import infill
+
         if task.is_infilling:
-            return infill(model, tokenizer, [(task.prompt, task.suffix)], suffix_first=suffix_first,
+            return infill(self.model, self.tokenizer, [(task.prompt, task.suffix)], suffix_first=self.suffix_first,
                           max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)[0]
-        completion = generate(model, [tokenizer.encode(task.prompt, bos=True)], max_new_tokens,
-                              temperature=temperature, top_p=top_p, seed=seed, stop_ids=(tokenizer.eos_id,),
-                              stop_strings=task.stops, tokenizer=tokenizer)[0]
-        return completion.text or ""
+        return self.many(task, seeds=[seed], temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)[0]
 
-    return complete
+    def many(self, task: Task, *, seeds: Sequence[int], temperature: float, top_p: float,
+             max_new_tokens: int) -> list[str]:
+        from codellama_lite.generate import sample_many
+
+        if task.is_infilling:
+            return [self(task, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+                    for seed in seeds]
+        completions = sample_many(self.model, self.tokenizer.encode(task.prompt, bos=True), len(seeds),
+                                  max_new_tokens, temperature=temperature, top_p=top_p, seeds=seeds,
+                                  batch_size=self.batch_size, stop_ids=(self.tokenizer.eos_id,),
+                                  stop_strings=task.stops, tokenizer=self.tokenizer)
+        return [completion.text or "" for completion in completions]
 
 
 def generate_samples(tasks: Sequence[Task], samples_path: str | Path, *, checkpoint: str | Path, hf: bool = False,
                      tokenizer_path: str | Path | None = None, n: int = 1, temperature: float = 0.0,
                      top_p: float = 0.95, max_new_tokens: int = 512, device: str = "cpu", seed: int = 0,
-                     suffix_first: bool = False) -> int:
+                     suffix_first: bool = False, batch_size: int = 32, dtype: str = "float32") -> int:
     """The CLI's generation step: load the checkpoint, then :func:`run_generation`."""
     check_protocol(n, temperature, top_p)
     completer = load_completer(checkpoint, hf=hf, tokenizer_path=tokenizer_path, device=device,
-                               suffix_first=suffix_first)
+                               suffix_first=suffix_first, batch_size=batch_size, dtype=dtype)
     return run_generation(tasks, samples_path, completer, n=n, temperature=temperature, top_p=top_p,
                           max_new_tokens=max_new_tokens, seed=seed)
