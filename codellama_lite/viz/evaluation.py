@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from codellama_lite.evaluation.passk import (estimate_pass_at_k, expected_estimate, expected_pass_at_k,
                                              naive_pass_at_k)
@@ -27,6 +28,7 @@ def passk_explorer(n: int = 20, c: int = 3, k: int = 5, ax=None) -> dict[str, fl
     ax.plot(ks, [naive_pass_at_k(n, c, j) for j in ks], "--", label="naive 1 - (1 - c/n)^k")
     ax.axvline(k, color="grey", lw=0.8)
     ax.set(xlabel="k", ylabel="pass@k", ylim=(0, 1.02), title=f"one problem, {c} of {n} samples pass")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="lower right")
     return {"unbiased": estimate_pass_at_k(n, c, k), "naive": naive_pass_at_k(n, c, k)}
 
@@ -40,18 +42,40 @@ def passk_widget(n: int = 20, c: int = 3, k: int = 5):
     n_slider = widgets.IntSlider(value=n, min=1, max=200, description="n")
     c_slider = widgets.IntSlider(value=c, min=0, max=n, description="c")
     k_slider = widgets.IntSlider(value=k, min=1, max=n, description="k")
-
-    def keep_in_range(change):
-        c_slider.max = k_slider.max = change["new"]
-
-    n_slider.observe(keep_in_range, names="value")
+    _follow_n(n_slider, {"c": c_slider, "k": k_slider})
 
     def show(n, c, k):
-        values = passk_explorer(n, min(c, n), min(k, n))
+        values = passk_explorer(n, c, k)
         plt.show()
         print(f"pass@{k}: unbiased {values['unbiased']:.4f}, naive {values['naive']:.4f}")
 
     return widgets.interactive(show, n=n_slider, c=c_slider, k=k_slider)
+
+
+def _follow_n(n_slider, bounded: dict) -> None:
+    """Keep each slider of ``bounded`` at most ``n``, remembering what the learner chose: shrinking ``n`` lowers a
+    value only while ``n`` is below it, and growing ``n`` again brings the chosen value back."""
+    chosen = {name: slider.value for name, slider in bounded.items()}
+    clamping = []
+
+    def remember(name):
+        def on_change(change):
+            if not clamping:
+                chosen[name] = change["new"]
+        return on_change
+
+    def follow(change):
+        clamping.append(True)
+        try:
+            for name, slider in bounded.items():
+                slider.max = change["new"]
+                slider.value = min(chosen[name], change["new"])
+        finally:
+            clamping.pop()
+
+    for name, slider in bounded.items():
+        slider.observe(remember(name), names="value")
+    n_slider.observe(follow, names="value")
 
 
 def plot_estimator_bias(n: int = 20, k: int = 10, rates: Sequence[float] | None = None, ax=None) -> dict[str, list]:

@@ -22,20 +22,27 @@ def param_breakdown(config: ModelConfig) -> dict[str, int]:
 
 
 def plot_param_breakdown(names: Sequence[str] = ("7b", "13b", "34b", "70b"), vocab_size: int = 32000):
-    """Stacked bars of each preset's parameters by role, with the paper's published total above each bar."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    bottoms = [0.0] * len(names)
-    for role in ("embedding", "attention", "feed-forward", "norms", "output"):
-        values = [param_breakdown(ModelConfig.preset(n, vocab_size=vocab_size))[role] / 1e9 for n in names]
-        ax.bar(names, values, bottom=bottoms, label=role)
-        bottoms = [b + v for b, v in zip(bottoms, values)]
-    for i, name in enumerate(names):
-        if name in PAPER_PARAMS_B:
-            ax.annotate(f"paper {PAPER_PARAMS_B[name]}B", (i, bottoms[i]), ha="center", va="bottom", fontsize=8)
-    ax.set_ylabel("parameters (billions)")
-    ax.set_title(f"Where the parameters are (vocabulary {vocab_size:,})")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    """Each preset's parameters as shares of 100% by role (labelled where a share is visible), its total and the
+    paper's published figure beside the bar."""
+    fig, ax = plt.subplots(figsize=(8, 0.7 * len(names) + 1.4), layout="constrained")
+    roles = ("embedding", "attention", "feed-forward", "norms", "output")
+    breakdowns = [param_breakdown(ModelConfig.preset(name, vocab_size=vocab_size)) for name in names]
+    lefts = [0.0] * len(names)
+    for role in roles:
+        shares = [100 * parts[role] / sum(parts.values()) for parts in breakdowns]
+        bars = ax.barh(names, shares, left=lefts, label=role)
+        ax.bar_label(bars, [f"{share:.0f}%" if share >= 4 else "" for share in shares], label_type="center",
+                     fontsize=8)
+        lefts = [left + share for left, share in zip(lefts, shares)]
+    for row, (name, parts) in enumerate(zip(names, breakdowns)):
+        paper = f", paper {PAPER_PARAMS_B[name]}B" if name in PAPER_PARAMS_B else ""
+        ax.annotate(f"{sum(parts.values()) / 1e9:.2f}B{paper}", (101, row), va="center", fontsize=8,
+                    annotation_clip=False)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the parameters (%)")
+    ax.set_title(f"Where the parameters are (vocabulary {vocab_size:,}; norms are under 0.01%)")
+    ax.legend(fontsize=8, ncol=len(roles), loc="upper center", bbox_to_anchor=(0.5, -0.35))
     return fig
 
 
@@ -57,23 +64,26 @@ def plot_activations(x_range: float = 4.0):
 
 
 def plot_attention_maps(maps: Sequence[torch.Tensor], labels: Sequence[str] | None = None, layer: int = 0,
-                        max_heads: int = 8):
-    """Heat maps of one layer's attention probabilities (one panel per head) from :func:`model.attention_maps`."""
-    probs = maps[layer][0]
+                        max_heads: int = 8, per_row: int = 4):
+    """Heat maps of one layer's attention probabilities (one panel per head, ``per_row`` to a row) from
+    :func:`model.attention_maps`, with one shared colour bar; token labels are shown up to 24 tokens."""
+    probs = maps[layer][0].float().cpu()
     heads = min(probs.shape[0], max_heads)
-    fig, axes = plt.subplots(1, heads, figsize=(2.6 * heads, 2.8), squeeze=False)
-    for head, ax in enumerate(axes[0]):
-        ax.imshow(probs[head].cpu(), cmap="viridis", vmin=0.0)
-        ax.set_title(f"layer {layer} head {head}", fontsize=8)
-        if labels is not None and len(labels) <= 24:
-            ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
-            ax.set_yticks(range(len(labels)), labels, fontsize=6)
-        else:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.supxlabel("key position")
-    fig.supylabel("query")
-    fig.tight_layout()
+    rows, cols = -(-heads // per_row), min(heads, per_row)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 1, 3.4 * rows), squeeze=False, layout="constrained")
+    show_labels = labels is not None and len(labels) <= 24
+    for head, ax in enumerate(axes.flat):
+        if head >= heads:
+            ax.axis("off")
+            continue
+        image = ax.imshow(probs[head], cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(f"layer {layer}, head {head}", fontsize=9)
+        ticks = range(len(labels)) if show_labels else []
+        ax.set_xticks(ticks, labels if show_labels else [], rotation=90, fontsize=7, family="monospace")
+        ax.set_yticks(ticks, labels if show_labels else [], fontsize=7, family="monospace")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention probability")
+    fig.supxlabel("key (attended-to) token")
+    fig.supylabel("query token")
     return fig
 
 
@@ -81,13 +91,15 @@ def describe_preset(name: str, vocab_size: int | None = None) -> str:
     """A short text card of a preset's shape and parameter count (the explorer's output)."""
     overrides = {} if vocab_size is None else {"vocab_size": vocab_size}
     config = ModelConfig.preset(name, **overrides)
-    n = param_count(config)
     paper = f" (paper: {PAPER_PARAMS_B[name]}B)" if name in PAPER_PARAMS_B else ""
     group = config.n_heads // config.kv_heads
-    return (f"{name}: dim {config.dim}, {config.n_layers} layers, {config.n_heads} query heads, "
-            f"{config.kv_heads} key/value heads ({group} queries per group), head_dim {config.head_dim}, "
-            f"FFN {config.hidden_dim}, vocabulary {config.vocab_size:,}, rope_theta {config.rope_theta:g}\n"
-            f"parameters: {n:,}{paper}")
+    per_group = f"{group} query head{'s' if group > 1 else ''} per key/value head"
+    return "\n".join([
+        f"{name}: {param_count(config):,} parameters{paper}",
+        f"  width {config.dim}, {config.n_layers} layers, feed-forward {config.hidden_dim}",
+        f"  {config.n_heads} query heads, {config.kv_heads} key/value heads ({per_group}), head size {config.head_dim}",
+        f"  vocabulary {config.vocab_size:,}, RoPE base {config.rope_theta:g}",
+    ])
 
 
 def preset_explorer():

@@ -51,7 +51,8 @@ def token_explorer(tokenizer: Tokenizer, text: str = "def greet(name):\n    retu
         print(show_tokens(tokenizer, text))
         return None
     box = widgets.Textarea(value=text, layout=widgets.Layout(width="100%", height="6em"))
-    no_space = widgets.Checkbox(value=False, description="no implicit leading space (infilling)")
+    no_space = widgets.Checkbox(value=False, description="no implicit leading space (infilling)", indent=False,
+                                layout=widgets.Layout(width="auto"), style={"description_width": "initial"})
     view = widgets.HTML()
 
     def refresh(_change=None) -> None:
