@@ -44,6 +44,9 @@ SETUP_FAILED = 71  # candidate exit code: the sandbox could not be entered (neve
 RUNNER_BROKEN = 72  # candidate exit code: the candidate's code broke the runner it shares a process with
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 CANDIDATE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# numeric libraries start a thread (and its buffers) per core unless told otherwise: on a large machine an honest
+# numpy program would meet the memory and process limits
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 LEVELS = ("process", "namespaces", "namespaces+cgroup")
 MINIMUM_LEVEL = "namespaces"
@@ -277,7 +280,7 @@ def enter_sandbox(req: dict, chan_fd: int, out_fd: int) -> socket.socket:
         step = "credentials"
         _drop_privileges(features)
         os.environ.clear()
-        os.environ.update({"PATH": CANDIDATE_PATH, "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"})
+        os.environ.update({"PATH": CANDIDATE_PATH, "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8", **ONE_THREAD})
         sys.argv = ["candidate"]
         return socket.socket(fileno=3)
     except BaseException as exc:

@@ -23,6 +23,7 @@ import builtins
 import importlib
 import importlib.util
 import os
+import signal
 import socket
 import sys
 import traceback
@@ -72,7 +73,9 @@ def candidate_main(req: dict, chan_fd: int, out_fd: int) -> None:
 def _serve_candidate(req: dict, chan: socket.socket) -> None:
     source, entry_points = req["source"], req["entry_points"]
     del req
-    namespace: dict = {"__name__": "__candidate__", "__builtins__": builtins}
+    module = types.ModuleType("__main__")  # as in a script of its own: dataclasses, pickle, doctest look it up
+    sys.modules["__main__"] = module
+    namespace = module.__dict__
     try:
         exec(compile(source, "<candidate>", "exec"), namespace)
     except BaseException as exc:
@@ -428,8 +431,6 @@ def judge_one(program: dict, sock: socket.socket) -> tuple[str, str]:
 
 
 def judge_main(parent: socket.socket) -> None:
-    import signal
-
     prctl(PR_SET_DUMPABLE, 0)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
