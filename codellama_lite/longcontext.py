@@ -244,3 +244,78 @@ def retrieval_accuracy(model: Transformer, tokenizer: Tokenizer, texts: Sequence
                 examples.append(retrieval_example(tokenizer, lines[start:], length, depth, rng.randrange(100, 1000)))
             accuracy[row, col] = sum(retrieval_correct(model, examples)) / per_cell
     return accuracy
+
+
+# -- the LCFT arms of Table 18, at toy scale ---------------------------------------------------------------------------
+
+LCFT_FACTOR = 4  # the paper fine-tunes at 4x Llama 2's length: 4,096 -> 16,384
+
+
+def lcft_arms(base_theta: float = 1e4, factor: int = LCFT_FACTOR) -> dict[str, dict[str, Any]]:
+    """Table 18's fine-tuning arms: the RoPE base and scaling each fine-tunes with (the first has no fine-tuning)."""
+    return {
+        "no LCFT": {"theta": base_theta, "rope_scaling": None, "finetune": False},
+        f"LCFT, base {base_theta:g}": {"theta": base_theta, "rope_scaling": None, "finetune": True},
+        f"LCFT, PI x{factor}": {"theta": base_theta, "rope_scaling": {"rope_type": "linear", "factor": float(factor)},
+                                "finetune": True},
+        "LCFT, base 1e6": {"theta": 1e6, "rope_scaling": None, "finetune": True},
+    }
+
+
+def train_base(profile: str, out_dir: str | Path, theta: float = 1e4,
+               overrides: dict[str, Any] | None = None) -> Path:
+    """The short-context base model (the ``base`` recipe with RoPE base ``theta``); reused when already exported."""
+    from codellama_lite.train import load_recipe, train
+
+    final = Path(out_dir) / "final"
+    if (final / "config.json").is_file():
+        return final
+    recipe = load_recipe("base", profile=profile, overrides={"model.rope_theta": theta, **(overrides or {})})
+    return Path(train(recipe, out_dir))
+
+
+def run_lcft_arms(base_dir: str | Path, out_dir: str | Path, profile: str,
+                  overrides: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Fine-tune the base export ``base_dir`` in each arm of :func:`lcft_arms` with the ``lcft`` recipe; returns
+    each arm's exported folder (``base_dir`` itself for "no LCFT"). Finished arms are reused.
+
+    The recipe sets the base through ``init.rope_theta``; position interpolation starts from a copy of the base
+    export whose ``config.json`` carries the linear ``rope_scaling``, which the fine-tuned export keeps.
+    """
+    from codellama_lite.interop import export_hf, import_hf
+    from codellama_lite.train import load_recipe, train
+
+    base_dir, out_dir = Path(base_dir), Path(out_dir)
+    base_theta = import_hf(base_dir).config.rope_theta
+    folders: dict[str, Path] = {}
+    for index, (name, arm) in enumerate(lcft_arms(base_theta).items()):
+        if not arm["finetune"]:
+            folders[name] = base_dir
+            continue
+        arm_dir = out_dir / f"arm{index}"
+        if (arm_dir / "final" / "config.json").is_file():
+            folders[name] = arm_dir / "final"
+            continue
+        start = base_dir
+        if arm["rope_scaling"] is not None:
+            start = export_hf(with_rope(import_hf(base_dir), rope_scaling=arm["rope_scaling"]), arm_dir / "init")
+            (start / "tokenizer.model").write_bytes((base_dir / "tokenizer.model").read_bytes())
+        recipe = load_recipe("lcft", profile=profile, overrides={"init.from": str(start),
+                                                                 "init.rope_theta": arm["theta"],
+                                                                 **(overrides or {})})
+        folders[name] = Path(train(recipe, arm_dir))
+    return folders
+
+
+def evaluation_models(folders: dict[str, Path], train_length: int,
+                      factor: int = LCFT_FACTOR) -> dict[str, Transformer]:
+    """Every arm's model, plus the inference-time methods (dynamic NTK, YaRN extending the base's ``train_length``
+    by ``factor``) applied to the model that was never fine-tuned."""
+    from codellama_lite.interop import import_hf
+
+    models = {name: import_hf(folder).eval() for name, folder in folders.items()}
+    plain = models["no LCFT"]
+    for name, scaling in scaling_methods(float(factor), train_length).items():
+        if name in ("dynamic NTK", "YaRN"):
+            models[f"no LCFT + {name}"] = with_rope(plain, rope_scaling=scaling)
+    return models
