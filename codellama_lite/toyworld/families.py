@@ -69,7 +69,7 @@ def arithmetic_step(rng: random.Random, var: str = "x") -> Step:
         "mod": lambda: Step("mod", f"mod_{k}", f"take the remainder after dividing by {k}", f"{var} % {k}"),
         "square": lambda: Step("square", "square", "square it", f"{var} * {var}"),
         "negate": lambda: Step("negate", "negate", "negate it", f"-{var}"),
-        "abs": lambda: Step("abs", "abs", "take the absolute value", f"abs({var})"),
+        "abs": lambda: Step("abs", "absolute", "take the absolute value", f"abs({var})"),
     }[kind]()
 
 
@@ -135,9 +135,9 @@ def list_step(rng: random.Random) -> Step:
         "mul": lambda: Step("mul", f"times_{k}", f"multiply each number by {k}", f"[v * {k} for v in xs]"),
         "square": lambda: Step("square", "squares", "square each number", "[v * v for v in xs]"),
         "negate": lambda: Step("negate", "negated", "negate each number", "[-v for v in xs]"),
-        "abs": lambda: Step("abs", "abs", "take the absolute value of each number", "[abs(v) for v in xs]"),
-        "sort": lambda: Step("sort", "sorted", "sort them", "sorted(xs)"),
-        "reverse": lambda: Step("reverse", "reversed", "reverse their order", "xs[::-1]"),
+        "abs": lambda: Step("abs", "absolute", "take the absolute value of each number", "[abs(v) for v in xs]"),
+        "sort": lambda: Step("sort", "sort", "sort them", "sorted(xs)"),
+        "reverse": lambda: Step("reverse", "reverse", "reverse their order", "xs[::-1]"),
     }[kind]()
 
 

@@ -33,7 +33,7 @@ RESERVED: dict[str, frozenset[tuple[str, str]]] = {
     "list": frozenset({("even", "square"), ("positive", "mul"), ("abs", "max"), ("odd", "count"), ("below", "add"),
                        ("negate", "sum"), ("mul", "min"), ("sort", "reverse")}),
     "conditional": frozenset({("mult", "add"), ("negative", "negate"), ("label", "mult")}),
-    "loop": frozenset({("squares", "odd"), ("product", "doubles"), ("doubles", "above"), ("count", "upper")}),
+    "loop": frozenset({("squares", "odd"), ("product", "doubles"), ("doubles", "above")}),
 }
 MAX_DRAWS_PER_PROBLEM = 2000
 
