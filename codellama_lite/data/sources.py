@@ -12,11 +12,14 @@ the packages this project depends on. Measured on CPython 3.11.7 with this proje
     topic, 79 documents, 0.46 MB.
 ``builtin:prose`` (general natural language)
     What prose really ships: the standard library's licence, IDLE's README / NEWS / HISTORY / TODO / CREDITS and
-    the email package's architecture notes (``.txt`` / ``.rst`` outside the tests, 11 files, 0.14 MB), plus the
+    the email package's architecture notes (``.txt`` / ``.rst`` outside the tests: 10 files, 0.14 MB), plus the
     licence, notice and author files in the installed distributions of this project's own dependencies
-    (``*.dist-info``; about 1 MB, largely repeated licence texts that near-dedup removes). This is legal and
-    release-note English, not web text: an honest stand-in, small enough to be repeated many epochs.
+    (``*.dist-info`` and package data: 131 files, 0.55 MB, mostly repeated licence texts). 141 files, 0.69 MB
+    read; 58 documents, 0.41 MB after exact and near dedup. This is legal and release-note English, not web text:
+    an honest stand-in, small enough to be repeated over many epochs.
 
+After dedup the default corpus is 1,726 code documents (31.3 MB), 78 about code (0.47 MB) and 58 prose (0.41 MB);
+:func:`~codellama_lite.data.build_corpus` takes 12–16 s for it on a 2-core laptop (MinHash of ~1,860 documents).
 ``codellama-lite data stats`` prints the sizes found on the running machine.
 """
 
