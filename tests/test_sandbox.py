@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from codellama_lite.evaluation import sandbox_wire as child
-from codellama_lite.evaluation.sandbox import Program, Sandbox, Verdict
+from codellama_lite.evaluation import sandbox_isolation as isolation
+from codellama_lite.evaluation.sandbox import IsolationError, Program, Sandbox, Verdict
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +208,59 @@ def test_no_socket_carries_over_between_candidates_of_one_slot():
         bound, reached = box.run([_program(first, "assert f() is True\n"), _program(second, "assert f() is False\n")])
     assert bound.passed, bound.reason  # the first really listened
     assert reached.passed, reached.reason  # the second could not reach it
+
+
+def test_below_the_minimum_isolation_nothing_runs_unless_allowed():
+    with pytest.raises(IsolationError, match="allow_weak_isolation=True"):
+        Sandbox(timeout=1.0, workers=1, isolate=False)
+    with Sandbox(timeout=1.0, workers=1, isolate=False, allow_weak_isolation=True) as weak:
+        verdict = weak.run_one(_program("def f(): return 1", "assert f() == 1"))
+    assert verdict.passed and verdict.level == weak.level == "process"
+
+
+def test_every_verdict_records_its_level(sandbox):
+    verdict = sandbox.run_one(_program("def f(): return 1", "assert f() == 1"))
+    assert verdict.level == sandbox.level == isolation.level_of(sandbox.isolation.split("+"))
+    assert not isolation.below_minimum(verdict.level)
+
+
+def test_levels_follow_the_measures():
+    assert isolation.level_of(["rlimits", "uid"]) == "process"
+    assert isolation.level_of(["pidns", "netns", "rlimits", "uid"]) == "process"
+    assert isolation.level_of(["pidns", "netns", "mntns", "rlimits", "uid"]) == "namespaces"
+    assert isolation.level_of(["userns", "pidns", "netns", "mntns", "rlimits"]) == "namespaces"
+    assert isolation.level_of(["pidns", "netns", "mntns", "rlimits", "uid", "cgroup2"]) == "namespaces+cgroup"
+
+
+def test_the_sandbox_is_linux_only(monkeypatch):
+    monkeypatch.setattr("sys.platform", "darwin")
+    with pytest.raises(IsolationError, match="only on Linux"):
+        Sandbox(timeout=1.0, workers=1)
+
+
+def _fake_cgroup2(root: Path, subtree: str = "") -> None:
+    (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    (root / "cgroup.subtree_control").write_text(subtree)
+
+
+def test_cgroup_v2_slots_get_pids_and_memory_limits(tmp_path):
+    """cgroup v2 (the default on current distributions), on a stand-in hierarchy: controllers delegated to our
+    group, one group per slot with pids.max and memory.max (v1 is what this CI machine runs for real)."""
+    _fake_cgroup2(tmp_path)
+    assert isolation.cgroup_version(str(tmp_path)) == "cgroup2"
+    groups = isolation.SlotCgroups(2, 64, 1 << 30, "cgroup2", fs_root=str(tmp_path), own={"": "/"})
+    (root,) = groups.roots
+    assert set((tmp_path / "cgroup.subtree_control").read_text().split()) == {"+memory", "+pids"}
+    assert set(Path(root, "cgroup.subtree_control").read_text().split()) == {"+memory", "+pids"}
+    assert groups.slots == [[f"{root}/slot0"], [f"{root}/slot1"]]
+    for (slot,) in groups.slots:
+        assert Path(slot, "pids.max").read_text() == "64"
+        assert Path(slot, "memory.max").read_text() == str(1 << 30)
+
+
+def test_cgroup_v2_without_the_controllers_is_refused(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpu\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    with pytest.raises(OSError, match="pids and memory"):
+        isolation.SlotCgroups(1, 64, 1 << 30, "cgroup2", fs_root=str(tmp_path), own={"": "/"})
+    assert isolation.cgroup_version(str(tmp_path / "nothing")) is None

@@ -6,17 +6,23 @@ correct and a wrong sample normally. All attacks run as one parallel batch, so t
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import textwrap
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
 
-from codellama_lite.evaluation.sandbox import Program, Sandbox
+from codellama_lite.evaluation.sandbox import Program, Sandbox, Verdict
 
 SETUP = '''
 def sum_squares(xs: list) -> int:
@@ -498,12 +504,100 @@ def _run_battle(tmp: Path, attacks: list[Attack], sandbox: Sandbox, monkeypatch:
         isolation=sandbox.isolation)
 
 
-@pytest.fixture(scope="module")
-def battle(tmp_path_factory: pytest.TempPathFactory) -> Battle:
-    tmp = tmp_path_factory.mktemp("attacks")
-    tmp.chmod(0o755)
+UNPRIVILEGED_USER = "codellama-sbx"
+# Run as root by the test: a private mount namespace in which the interpreter (behind a closed /root) is visible,
+# then become the unprivileged user and fight the same battle; the outcome comes back as JSON on stdout.
+AS_USER = """
+import json, os, sys
+from dataclasses import asdict
+from pathlib import Path
+import pytest
+sys.path.insert(0, {tests!r})
+import test_sandbox_attacks as suite
+from codellama_lite.evaluation import sandbox_isolation as iso
+from codellama_lite.evaluation.sandbox import IsolationError, Sandbox
+uid, gid, tmp = {uid}, {gid}, Path({tmp!r})
+iso.unshare(iso.CLONE_NEWNS)
+iso.mount(None, "/", None, iso.MS_REC | iso.MS_PRIVATE)
+iso.expose_interpreter(iso.hidden_interpreter_paths(uid))
+os.setgroups([])
+os.setresgid(gid, gid, gid)
+os.setresuid(uid, uid, uid)
+os.environ["HOME"] = str(tmp)
+try:
     with pytest.MonkeyPatch.context() as mp, Sandbox(timeout=2.0, workers=4, memory_mb=512) as sandbox:
-        return _run_battle(tmp, ATTACKS, sandbox, mp)
+        battle = suite._run_battle(tmp, suite.ATTACKS, sandbox, mp)
+except IsolationError as error:
+    print(json.dumps({{"refused": str(error)}}))
+    raise SystemExit(0)
+print(json.dumps(suite.battle_to_json(battle)))
+"""
+
+
+def battle_to_json(battle: Battle) -> dict:
+    record = {key: value for key, value in vars(battle).items()}
+    record["verdicts"] = {name: asdict(v) for name, v in battle.verdicts.items()}
+    record["controls"] = [asdict(v) for v in battle.controls]
+    record["canary_dirs"] = {name: str(path) for name, path in battle.canary_dirs.items()}
+    for key in ("zygote_children", "judge_pids", "server_pids", "server_children"):
+        record[key] = sorted(record[key])
+    return record
+
+
+def battle_from_json(record: dict) -> Battle:
+    record = dict(record)
+    record["verdicts"] = {name: Verdict(**v) for name, v in record["verdicts"].items()}
+    record["controls"] = [Verdict(**v) for v in record["controls"]]
+    record["canary_dirs"] = {name: Path(p) for name, p in record["canary_dirs"].items()}
+    for key in ("zygote_children", "judge_pids", "server_pids", "server_children"):
+        record[key] = set(record[key])
+    return Battle(**record)
+
+
+def _unprivileged_user() -> tuple[int, int]:
+    """The test's own unprivileged user, created (as root) if missing; skips where that is impossible."""
+    if os.geteuid() != 0:
+        pytest.skip("creating an unprivileged user needs root (this run is already unprivileged)")
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        useradd = shutil.which("useradd")
+        if useradd is None:
+            pytest.skip("no useradd on this machine to create an unprivileged user")
+        made = subprocess.run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                               UNPRIVILEGED_USER], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"useradd failed: {made.stderr.strip()}")
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _battle_as_unprivileged_user(tmp: Path) -> Battle:
+    uid, gid = _unprivileged_user()
+    os.chown(tmp, uid, gid)
+    script = AS_USER.format(tests=str(Path(__file__).parent), uid=uid, gid=gid, tmp=str(tmp))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd="/")
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads(run.stdout.strip().splitlines()[-1])
+    if "refused" in record:
+        pytest.skip(f"an unprivileged user gets no isolation at the minimum level here: {record['refused']}")
+    return battle_from_json(record)
+
+
+@pytest.fixture(scope="module", params=["invoking-user", "unprivileged-user"])
+def battle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Battle:
+    """The whole battle at each isolation level this machine can produce: as whoever runs the tests (root in CI:
+    uid nobody, namespaces, cgroups) and as an unprivileged user created for the purpose (user namespaces)."""
+    tmp = Path(tempfile.mkdtemp(prefix="sbx-attacks-"))  # not under pytest's 0700 root-owned directory
+    tmp.chmod(0o755)
+    try:
+        if request.param == "unprivileged-user":
+            yield _battle_as_unprivileged_user(tmp)
+            return
+        with pytest.MonkeyPatch.context() as mp, Sandbox(timeout=2.0, workers=4, memory_mb=512) as sandbox:
+            yield _run_battle(tmp, ATTACKS, sandbox, mp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_there_are_enough_attacks() -> None:
@@ -562,9 +656,11 @@ def test_only_judges_and_slot_servers_remain_under_the_fork_servers(battle: Batt
 
 def test_isolation_level_is_recorded(battle: Battle) -> None:
     parts = set(battle.isolation.split("+"))
-    assert "rlimits" in parts
-    if os.geteuid() == 0:  # CI and this workbook's machines run as root: the full set must be there
-        assert {"pidns", "netns", "mntns", "uid"} <= parts
+    assert "rlimits" in parts and {"pidns", "netns", "mntns"} <= parts  # at least the minimum level, or refused
+    assert {v.level for v in battle.verdicts.values()} == {v.level for v in battle.controls}
+    assert next(iter(battle.verdicts.values())).level in ("namespaces", "namespaces+cgroup")
+    if "uid" not in parts:  # an unprivileged user: a user namespace whose capabilities are dropped
+        assert "userns" in parts
 
 
 def test_timeouts_kill_trees_without_a_pid_namespace(tmp_path: Path) -> None:
