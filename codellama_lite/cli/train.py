@@ -1,0 +1,51 @@
+"""``codellama-lite train``: run a stage recipe (the same arguments after ``torchrun ... -m codellama_lite``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from codellama_lite.profiles import PROFILES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a stage recipe (base, lcft, python, instruct) from configs/")
+    parser.add_argument("--recipe", required=False, default=None,
+                        help="a shipped recipe name (see --list) or a path to a .toml recipe")
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="run profile (default: $CODELLAMA_LITE_PROFILE, else laptop)")
+    parser.add_argument("--out", type=Path, help="the run folder (checkpoints, metrics.jsonl, final/)")
+    parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps; fixes the schedule's length")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="save a checkpoint every N steps")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest complete checkpoint in --out (without it, an --out that "
+                             "holds a run is an error)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value, e.g. --set train.max_steps=10 --set optim.lr=1e-3")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the recipe and print its batch arithmetic and size on the meta device")
+    parser.add_argument("--list", action="store_true", help="list the shipped recipes")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from codellama_lite.train import dry_run, load_recipe, recipe_names, train
+
+    if args.list:
+        print("\n".join(recipe_names()))
+        return 0
+    if not args.recipe:
+        raise ValueError("--recipe is required (see --list)")
+    recipe = load_recipe(args.recipe, args.profile, args.overrides)
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise ValueError(f"--max-steps must be positive, got {args.max_steps}")
+    if args.dry_run:
+        print(json.dumps(dry_run(recipe), indent=1))
+        return 0
+    if args.out is None:
+        raise ValueError("--out is required: the folder for checkpoints, metrics.jsonl and final/")
+    train(recipe, args.out, resume=args.resume, max_steps=args.max_steps, checkpoint_every=args.checkpoint_every,
+          progress=args.progress)
+    return 0

@@ -1,0 +1,314 @@
+"""The training loop (Code Llama §2.2–2.6; REFERENCE §5): the same code for a laptop toy and a 7B run under torchrun.
+
+One optimizer step, read top to bottom in :meth:`Run.step`:
+
+1. fetch the step's micro-batches (``global_batch / (micro_batch × world)`` of them) from the packed stream;
+2. count the target tokens of the whole step across every rank (an all-reduce), so that each micro-batch's summed
+   cross-entropy is divided by the *global* count: the gradient is then the mean over the global batch whatever
+   the accumulation and the number of processes (torchtitan's normalisation);
+3. forward + backward each micro-batch, accumulating gradients;
+4. clip the global gradient norm to 1.0, set the step's learning rate (warm-up, cosine), take the AdamW step.
+
+Around it: seeding, a tokenizer and data, the model (fresh or from a previous stage's export), speed applied from
+outside (FSDP2 across processes, bfloat16 on CUDA, ``torch.compile``, CPU kernels), metrics, atomic checkpoints every
+``checkpoint_every`` steps with everything needed for a bit-exact resume, and an export in Hugging Face format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from codellama_lite.config import ModelConfig
+from codellama_lite.costs import flops_per_token
+from codellama_lite.data import (PackedStream, build_corpus, default_data_config, train_tokenizer_for,
+                                 validation_windows)
+from codellama_lite.fileio import atomic_open
+from codellama_lite.model import Transformer
+from codellama_lite.tokenizer import Tokenizer
+from codellama_lite.train import checkpoint as ckpt
+from codellama_lite.train.distributed import (World, all_reduce_sum, barrier, broadcast_object, close_world,
+                                              init_world, shard_model)
+from codellama_lite.train.metrics import MetricsLog, peak_flops
+from codellama_lite.train.optim import build_optimizer, lr_at, set_lr
+from codellama_lite.train.recipe import Recipe
+
+RECIPE_FILE = "recipe.json"
+FINAL_DIR = "final"
+
+
+def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
+          checkpoint_every: int | None = None, progress: bool = True) -> Path:
+    """Run ``recipe`` into ``out_dir``; returns the exported model folder ``out_dir/final``.
+
+    ``max_steps`` and ``checkpoint_every`` override the recipe (``max_steps`` fixes the schedule's length).
+    Without ``resume`` a folder that already holds a run is refused; with it, the newest complete checkpoint is
+    continued (a run killed before its first checkpoint starts again).
+    """
+    changes = {key: value for key, value in (("max_steps", max_steps), ("checkpoint_every", checkpoint_every))
+               if value is not None}
+    if changes:
+        recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, **changes))
+    world = init_world(recipe.train.device)
+    try:
+        run = Run(recipe, Path(out_dir), world, resume=resume, progress=progress)
+        return run.fit()
+    finally:
+        close_world(world)
+
+
+class Run:
+    """One training run's state: recipe, tokenizer, data, model, optimizer, metrics."""
+
+    def __init__(self, recipe: Recipe, out_dir: Path, world: World, *, resume: bool, progress: bool) -> None:
+        self.recipe, self.out, self.world, self.cfg = recipe, out_dir, world, recipe.train
+        self.arithmetic = recipe.batch_arithmetic(world.world_size)
+        self._claim_folder(resume)
+        _seed_everything(self.cfg.seed)
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        self.dtype = _compute_dtype(self.cfg.dtype, world.device)
+        self.data_config = default_data_config(self.cfg.seq_len, **{"seed": self.cfg.seed, **recipe.data})
+        self.corpus = build_corpus(self.data_config, progress=progress and world.main)
+        self.tokenizer = self._tokenizer()
+        self.model = self._model()
+        self.optimizer = build_optimizer(self.model, recipe.optim)
+        self.stream = PackedStream(self.corpus.train, self.tokenizer, self.data_config, rank=world.rank,
+                                   world_size=world.world_size)
+        self.valid = validation_windows(self.corpus.valid, self.tokenizer, self.cfg.seq_len,
+                                        self.cfg.eval_windows) if self.corpus.valid else None
+        self.step_done = self._resume() if resume else 0
+        self.progress = progress and world.main
+
+    # -- set-up ----------------------------------------------------------------------------------------------------
+
+    def _claim_folder(self, resume: bool) -> None:
+        """Refuse to overwrite a run; on resume, insist on the same recipe."""
+        recipe_file = self.out / RECIPE_FILE
+        held = recipe_file.exists() or ckpt.complete_checkpoints(self.out) or (self.out / "metrics.jsonl").exists()
+        if held and not resume:
+            raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if resume and recipe_file.exists():
+            saved = json.loads(recipe_file.read_text(encoding="utf-8"))
+            ours = self.recipe.to_dict()
+            differ = sorted(f"{section}.{key}" for section, values in ours.items() if isinstance(values, dict)
+                            for key in values if saved.get(section, {}).get(key) != values[key])
+            differ = [key for key in differ if not key.startswith(("train.checkpoint_every", "train.keep_last"))]
+            if differ:
+                raise ValueError(f"{recipe_file}: the run was started with another recipe; differing: {differ}")
+        if self.world.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with atomic_open(recipe_file) as handle:
+                json.dump(self.recipe.to_dict(), handle, indent=1)
+        barrier(self.world)
+
+    def _tokenizer(self) -> Tokenizer:
+        """The starting export's tokenizer, a given one, or one trained on this corpus (rank 0, once per run)."""
+        own = self.out / "tokenizer.model"
+        init, given = self.recipe.init.source, self.recipe.tokenizer.path
+        if self.world.main and not own.exists():
+            if init or given:
+                source = Path(init) / "tokenizer.model" if init else Path(given)
+                if not source.is_file():
+                    raise FileNotFoundError(f"tokenizer not found: {source}")
+                shutil.copyfile(source, own)
+            else:
+                train_tokenizer_for(self.corpus, self.recipe.tokenizer.vocab_size, own)
+        barrier(self.world)
+        return Tokenizer(own)
+
+    def _model_config(self) -> ModelConfig:
+        fields = dict(self.recipe.model)
+        preset = fields.pop("preset", "toy")
+        vocab = fields.pop("vocab_size", self.tokenizer.vocab_size)
+        if vocab < self.tokenizer.vocab_size:
+            raise ValueError(f"model.vocab_size = {vocab} cannot hold the tokenizer's {self.tokenizer.vocab_size} "
+                             f"pieces ({self.out / 'tokenizer.model'})")
+        config = ModelConfig.preset(preset, vocab_size=vocab, **fields)
+        return config.replace(max_seq_len=max(config.max_seq_len, self.cfg.seq_len))
+
+    def _model(self) -> torch.nn.Module:
+        if self.recipe.init.source:
+            from codellama_lite.interop import import_hf
+            model = import_hf(self.recipe.init.source)
+            if model.config.vocab_size < self.tokenizer.vocab_size:
+                raise ValueError(f"{self.recipe.init.source}: model vocabulary {model.config.vocab_size} < "
+                                 f"tokenizer's {self.tokenizer.vocab_size}")
+            if self.recipe.init.rope_theta > 0:
+                model.config = model.config.replace(rope_theta=self.recipe.init.rope_theta)
+            model.config = model.config.replace(max_seq_len=max(model.config.max_seq_len, self.cfg.seq_len))
+            model.reset_rope(model.config.rope_theta, max_seq_len=model.config.max_seq_len)
+        else:
+            model = Transformer(self._model_config())
+        self.model_config = model.config
+        return self._accelerate(model.to(self.world.device))
+
+    def _accelerate(self, model: Transformer) -> torch.nn.Module:
+        """Speed from outside the model: FSDP2 across processes, CPU kernels on one, then ``torch.compile``."""
+        if self.world.distributed:
+            shard_model(model, self.world, self.dtype)
+        elif self.world.device.type == "cpu" and self.dtype == torch.float32 and self.cfg.cpu_kernels:
+            from codellama_lite.accel import use_cpu_kernels
+            use_cpu_kernels(model)
+        if self.cfg.compile:
+            model.compile()
+        return model
+
+    def _resume(self) -> int:
+        found = ckpt.complete_checkpoints(self.out)
+        if not found:
+            return 0
+        state = ckpt.load_checkpoint(found[-1], self.model, self.optimizer, self.world)
+        self.stream.load_state_dict(state["data"])
+        return ckpt.read_state(found[-1])["step"]
+
+    # -- training ----------------------------------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        total = self.cfg.max_steps
+        if self.world.main:
+            print(self.describe(), flush=True)
+        log = MetricsLog(self.out / "metrics.jsonl", self.step_done + 1, total, self.arithmetic["tokens_per_step"],
+                         flops_per_token(self.model_config, self.cfg.seq_len, training=True),
+                         peak_flops(self.world.device), enabled=self.progress or self.world.main)
+        self.model.train()
+        row: dict[str, Any] = {}
+        for step in range(self.step_done + 1, total + 1):
+            loss, grad_norm, lr = self.step(step)
+            extra = {}
+            if step == total or (self.cfg.eval_every and step % self.cfg.eval_every == 0):
+                extra["val_loss"] = self.validation_loss()
+            row = log.log(step, loss, lr, grad_norm, **extra)
+            if step == total or (self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0):
+                self.save(step)
+        log.close()
+        final = self.export()
+        if self.world.main:
+            print(f"done: {total} steps, loss {row.get('loss', float('nan')):.4f}, validation loss "
+                  f"{row.get('val_loss', float('nan')):.4f}, {total * self.arithmetic['tokens_per_step']:,} tokens; "
+                  f"model in {final}", flush=True)
+        return final
+
+    def step(self, step: int) -> tuple[float, float, float]:
+        """One optimizer step (see the module docstring); returns (mean loss, gradient norm, learning rate)."""
+        batches = [self.stream.next_batch(self.cfg.micro_batch).to(self.world.device)
+                   for _ in range(self.arithmetic["accumulation"])]
+        targets = sum(int((batch[:, 1:] >= 0).sum()) for batch in batches)
+        global_targets = all_reduce_sum(torch.tensor(float(targets), device=self.world.device), self.world)
+        loss_sum = torch.zeros((), device=self.world.device)
+        for batch in batches:
+            with self._autocast():
+                logits = self.model(batch[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+            (loss / global_targets).backward()
+            loss_sum += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.optim.grad_clip or math.inf)
+        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+        if not torch.isfinite(grad_norm):
+            raise FloatingPointError(f"step {step}: the gradient norm is {grad_norm.item()}; stopping "
+                                     f"(lower optim.lr or check the data)")
+        lr = lr_at(step, self.cfg.max_steps, self.recipe.optim)
+        set_lr(self.optimizer, lr)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        mean_loss = all_reduce_sum(loss_sum, self.world) / global_targets
+        return mean_loss.item(), grad_norm.item(), lr
+
+    def _autocast(self):
+        if self.dtype == torch.float32 or self.world.distributed:  # FSDP2's policy casts; one process: autocast
+            return torch.autocast(self.world.device.type, enabled=False)
+        return torch.autocast(self.world.device.type, dtype=self.dtype)
+
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Mean next-token loss on the held-out windows (untransformed documents, no FIM)."""
+        if self.valid is None:
+            return float("nan")
+        self.model.eval()
+        total, count = torch.zeros((), device=self.world.device), 0
+        for start in range(0, len(self.valid), self.cfg.micro_batch):
+            batch = self.valid[start:start + self.cfg.micro_batch].to(self.world.device)
+            with self._autocast():
+                logits = self.model(batch[:, :-1])
+            total += F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+            count += batch[:, 1:].numel()
+        self.model.train()
+        return (total / count).item()
+
+    # -- saving ------------------------------------------------------------------------------------------------------
+
+    def save(self, step: int) -> Path:
+        shared = {"recipe": self.recipe.to_dict(), "model_config": self.model_config.to_dict(),
+                  "realized_shares": self.stream.realized_shares()}
+        return ckpt.save_checkpoint(self.out, step, self.model, self.optimizer, {"data": self.stream.state_dict()},
+                                    shared, self.out / "tokenizer.model", self.world, self.cfg.keep_last)
+
+    def export(self) -> Path:
+        """``out/final``: Hugging Face format (config.json, model.safetensors), ``tokenizer.model``, ``recipe.json``."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        from codellama_lite.interop import export_hf
+
+        state = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        final = self.out / FINAL_DIR
+        if self.world.main:
+            plain = Transformer(self.model_config, device="meta")
+            plain.load_state_dict({k: v.detach().float().cpu() for k, v in state.items()}, assign=True)
+            plain.reset_rope(self.model_config.rope_theta, max_seq_len=self.model_config.max_seq_len)
+            partial = self.out / ".final.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            export_hf(plain, partial)
+            shutil.copyfile(self.out / "tokenizer.model", partial / "tokenizer.model")
+            shutil.copyfile(self.out / RECIPE_FILE, partial / RECIPE_FILE)
+            shutil.rmtree(final, ignore_errors=True)
+            partial.rename(final)
+        barrier(self.world)
+        return final
+
+    def describe(self) -> str:
+        a = self.arithmetic
+        params = sum(p.numel() for p in self.model.parameters()) * (self.world.world_size if self.world.distributed
+                                                                      else 1)
+        return (f"{self.recipe.stage} [{self.recipe.profile}] on {self.world.device} × {self.world.world_size}, "
+                f"{str(self.dtype).replace('torch.', '')}: ~{params / 1e6:.2f}M parameters, "
+                f"batch {a['micro_batch']} × {a['seq_len']} tokens × {a['accumulation']} accumulation × "
+                f"{a['world_size']} processes = {a['tokens_per_step']:,} tokens/step; "
+                f"{self.cfg.max_steps} steps = {self.cfg.max_steps * a['tokens_per_step']:,} tokens; "
+                f"corpus {len(self.corpus.train)} training / {len(self.corpus.valid)} validation documents; "
+                f"tokenizer {self.tokenizer.vocab_size} pieces")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def dry_run(recipe: Recipe, world_size: int = 1) -> dict[str, Any]:
+    """Check a recipe without data or memory: the model built on ``meta``, its size and batch arithmetic."""
+    fields = dict(recipe.model)
+    preset = fields.pop("preset", "toy")
+    vocab = fields.pop("vocab_size", recipe.tokenizer.vocab_size + 16)
+    config = ModelConfig.preset(preset, vocab_size=vocab, **fields)
+    model = Transformer(config, device="meta")
+    default_data_config(recipe.train.seq_len, **recipe.data)
+    arithmetic = recipe.batch_arithmetic(world_size)
+    tokens = recipe.train.max_steps * arithmetic["tokens_per_step"]
+    return {"parameters": model.num_params(), "tokens": tokens, **arithmetic,
+            "train_flops": flops_per_token(config, recipe.train.seq_len, training=True) * tokens}
