@@ -20,6 +20,8 @@ from codellama_lite.profiles import check_profile
 from codellama_lite.resources import resource_dir
 
 FIGURES_MIME = "application/vnd.codellama-lite.figures+json"
+# The kernel every notebook names, exactly as ipykernel reports it (JupyterLab marks a notebook modified otherwise).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def key_figures(**figures: Any) -> None:
@@ -165,7 +167,8 @@ def _short(value: Any) -> str:
 def refresh_stored_outputs(path: Path, profile: str = "smoke") -> None:
     """Re-execute a notebook in ``profile`` and keep only the outputs nbval checks (``# NBVAL_CHECK_OUTPUT``).
 
-    For maintainers: the committed notebooks carry exactly the outputs nbval compares, nothing else.
+    For maintainers: the committed notebooks carry exactly the outputs nbval compares, nothing else, and as metadata
+    only the kernel's name and the language information it reported (no widget state).
     """
     import nbformat
     import papermill
@@ -184,5 +187,5 @@ def refresh_stored_outputs(path: Path, profile: str = "smoke") -> None:
                 if "NBVAL_CHECK_OUTPUT" not in cell.source:
                     cell.outputs = []
                     cell.execution_count = None
-        notebook.metadata.pop("papermill", None)
+        notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": notebook.metadata["language_info"]}
         nbformat.write(notebook, tmp)
