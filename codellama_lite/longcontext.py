@@ -190,12 +190,11 @@ def retrieval_example(tokenizer: Tokenizer, filler_lines: Sequence[str], length:
     budget = length - len(tokenizer.encode(needle + QUESTION)) - 1
     lines: list[str] = []
     used = 0
-    for line in filler_lines:
+    for line in filler_lines[:4 * length]:  # a line too long for what is left is skipped
         cost = len(tokenizer.encode(line)) + 1
-        if used + cost > budget:
-            break
-        lines.append(line)
-        used += cost
+        if used + cost <= budget:
+            lines.append(line)
+            used += cost
     if not lines:
         raise ValueError(f"length {length} leaves no room for filler around the needle")
     split = round(depth * len(lines))
