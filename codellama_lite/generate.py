@@ -305,13 +305,28 @@ def row_uniforms(seeds: Sequence[int], step: int) -> torch.Tensor:
     return torch.from_numpy(bits.astype(np.float64) * 2.0 ** -53)
 
 
+NUCLEUS_GUESS = 64  # most tokens a trained model's nucleus holds; a wider one falls back to sorting the vocabulary
+
+
+def _nucleus(probs: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`top_p_filter` without sorting the whole vocabulary when every row's nucleus lies within its
+    :data:`NUCLEUS_GUESS` most likely tokens (their mass exceeds ``top_p``, so every later token is dropped)."""
+    if probs.shape[-1] > NUCLEUS_GUESS:
+        top, order = probs.topk(NUCLEUS_GUESS, dim=-1)
+        if bool((top.sum(dim=-1) > top_p).all()):
+            preceding = top.cumsum(dim=-1) - top
+            top = top.masked_fill(preceding > top_p, 0.0)
+            return top / top.sum(dim=-1, keepdim=True), order
+    return top_p_filter(probs, top_p)
+
+
 def sample_with(logits: torch.Tensor, temperature: float, top_p: float, uniforms: torch.Tensor) -> torch.Tensor:
     """Each row's token drawn from ``softmax(logits / temperature)`` within the top-p nucleus (as
     :func:`sample_next`), by inverting the distribution's CDF at that row's ``uniforms`` value."""
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     order = None
     if top_p < 1.0:
-        probs, order = top_p_filter(probs, top_p)
+        probs, order = _nucleus(probs, top_p)
     cdf = probs.double().cumsum(dim=-1)
     picks = torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None], right=True).clamp_(max=probs.shape[-1] - 1)
     return (picks if order is None else order.gather(-1, picks)).squeeze(-1)

@@ -132,3 +132,14 @@ def test_eval_toy_generates_from_a_checkpoint_in_batches_and_resumes(tmp_path, s
     samples.write_text("\n".join(lines[:2] + lines[4:]) + "\n")
     assert main(command + ["--batch-size", "3"]) == 0
     assert sorted((s.task_id, s.index, s.completion) for s in read_samples(samples)) == first
+
+
+@pytest.mark.parametrize("sharpness", [0.5, 4.0, 12.0])
+def test_the_nucleus_shortcut_keeps_exactly_metas_nucleus(sharpness):
+    from codellama_lite.generate import _nucleus
+
+    probs = torch.softmax(sharpness * torch.randn(8, 300, generator=torch.Generator().manual_seed(0)), dim=-1)
+    fast, fast_order = _nucleus(probs, 0.9)
+    full, full_order = top_p_filter(probs, 0.9)
+    assert torch.allclose(torch.zeros_like(probs).scatter(1, fast_order, fast),
+                          torch.zeros_like(probs).scatter(1, full_order, full))
