@@ -1,4 +1,4 @@
-"""The workbook's folders — notebooks, exercises, training recipes, data samples, paper facts — wherever the package runs from.
+"""The workbook's folders (notebooks, exercises, recipes, data samples, paper facts), wherever the package runs.
 
 In the repository they are top-level folders beside the package (they show the pipeline). A wheel carries copies of
 them inside the package, under ``codellama_lite/_shipped/`` (``setup.py`` copies them at build time), read through

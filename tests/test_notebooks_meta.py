@@ -1,4 +1,4 @@
-"""Notebook conventions: ordered names, a papermill ``parameters`` cell reading the profile, seeded, no stored clutter."""
+"""Notebook conventions: ordered names, a papermill ``parameters`` cell reading the profile, no stored clutter."""
 
 from __future__ import annotations
 

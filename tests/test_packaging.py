@@ -48,7 +48,8 @@ def _lowest(specifier: SpecifierSet) -> str | None:
 def test_environment_yml_lists_the_same_runtime_packages_as_pyproject():
     runtime = {Requirement(entry).name.lower(): Requirement(entry) for entry in _pyproject()["project"]["dependencies"]}
     conda = _environment_requirements()
-    assert set(runtime) == set(conda), f"only in pyproject: {set(runtime) - set(conda)}; only in environment.yml: {set(conda) - set(runtime)}"
+    assert set(runtime) == set(conda), \
+        f"only in pyproject: {set(runtime) - set(conda)}; only in environment.yml: {set(conda) - set(runtime)}"
     for name, requirement in runtime.items():
         lowest = _lowest(conda[name].specifier)
         assert lowest is None or requirement.specifier.contains(lowest, prereleases=True) or \
@@ -101,7 +102,8 @@ def test_requires_python_admits_only_pythons_the_code_runs_on():
     assert sys.version_info[:2] >= lowest, "the tests run on a Python that requires-python refuses"
     for path in _sources():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=lowest)
-        newer = {name: NEW_STDLIB_MODULES[name] for name in _imports(tree) if NEW_STDLIB_MODULES.get(name, (0,)) > lowest}
+        newer = {name: NEW_STDLIB_MODULES[name] for name in _imports(tree)
+                 if NEW_STDLIB_MODULES.get(name, (0,)) > lowest}
         assert not newer, f"{path.relative_to(ROOT)} imports {newer}, newer than requires-python's {lowest}"
 
 
@@ -151,7 +153,8 @@ def test_the_wheel_ships_every_workbook_folder(installed_wheel, tmp_path):
 def test_exercises_and_workbook_run_from_the_wheel(installed_wheel, tmp_path):
     listing = _run_installed(installed_wheel, tmp_path, "-m", "codellama_lite", "exercises", "list")
     assert listing.returncode == 0 and "ch06_benchmark_scoring" in listing.stdout.split(), listing
-    check = _run_installed(installed_wheel, tmp_path, "-m", "codellama_lite", "exercises", "check", "ch06", "--solution")
+    check = _run_installed(installed_wheel, tmp_path, "-m", "codellama_lite", "exercises", "check", "ch06",
+                           "--solution")
     assert check.returncode == 0 and " 0 failed" in check.stdout, check.stdout + check.stderr
     stub = _run_installed(installed_wheel, tmp_path, "-m", "codellama_lite", "exercises", "check", "ch06")
     assert stub.returncode == 1 and "0 passed" in stub.stdout, stub.stdout + stub.stderr

@@ -1,4 +1,4 @@
-"""The paper's numbers we print beside ours agree with docs/paper_facts.md §7 (Table 2), which ships in this repository."""
+"""The paper's numbers we print beside ours agree with docs/paper_facts.md §7 (Table 2), inside this repository."""
 
 from __future__ import annotations
 
