@@ -57,17 +57,16 @@ def compile_function(source: str, name: str) -> Callable:
 
 def body_text(spec: Spec) -> str:
     """The canonical solution: the spec's body lines, indented one level."""
-    return "".join(f"    {line}\n" for line in spec.body)
+    return _indented(spec.body)
 
 
-def spec_function(spec: Spec) -> Callable:
-    """The spec's function, compiled from its signature and body."""
-    return compile_function(f"{spec.signature}\n{body_text(spec)}", spec.name)
+def _indented(lines: tuple[str, ...]) -> str:
+    return "".join(f"    {line}\n" for line in lines)
 
 
 @functools.lru_cache(maxsize=1 << 18)
 def _behaviour(param: str, param_type: str, body: tuple[str, ...]) -> tuple[Callable, str]:
-    function = compile_function(f"def f({param}):\n" + "".join(f"    {line}\n" for line in body), "f")
+    function = compile_function(f"def f({param}):\n" + _indented(body), "f")
     return function, fingerprint(function, param_type)
 
 
