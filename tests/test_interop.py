@@ -161,7 +161,7 @@ def test_missing_tensor_and_missing_files_are_clear(model, tmp_path):
 def test_unsupported_hf_features_are_refused(model, tmp_path):
     export_hf(model, tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    config["rope_scaling"] = {"type": "linear", "factor": 2.0}
+    config["rope_scaling"] = {"rope_type": "longrope", "factor": 2.0}
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="rope_scaling"):
+    with pytest.raises(ValueError, match="rope_type"):
         import_hf(tmp_path)

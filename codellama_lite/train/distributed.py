@@ -5,8 +5,8 @@ group: NCCL on CUDA, gloo on CPU. :func:`shard_model` then wraps each transforme
 ``fully_shard``: every parameter becomes a DTensor holding 1/world of the tensor, gathered for each block's forward and
 backward and freed after; gradients are reduce-scattered. On CUDA in bfloat16, ``MixedPrecisionPolicy`` keeps float32
 master weights and computes in bfloat16 with float32 gradient reduction. The loss is normalised by the global count
-of target tokens (see :mod:`codellama_lite.train.loop`), so FSDP's own division of gradients by the world size is
-switched off.
+of target tokens (see :mod:`codellama_lite.train.loop`); FSDP averages gradients over ranks, so each rank's loss is
+scaled by the world size (:func:`gradient_scale`) — gloo cannot reduce with a custom divide factor.
 
 Without ``torchrun`` everything here is a no-op on a single process.
 """
@@ -99,5 +99,9 @@ def shard_model(model: nn.Module, world: World, compute_dtype: torch.dtype) -> n
     for block in model.layers:
         fully_shard(block, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
-    model.set_gradient_divide_factor(1.0)  # the loss is already divided by the global token count
     return model
+
+
+def gradient_scale(world: World) -> float:
+    """What each rank's loss is multiplied by so that FSDP's average over ranks gives the global gradient."""
+    return float(world.world_size) if world.distributed else 1.0

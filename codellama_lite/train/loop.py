@@ -37,7 +37,7 @@ from codellama_lite.fileio import atomic_open
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 from codellama_lite.train import checkpoint as ckpt
-from codellama_lite.train.distributed import (World, all_reduce_sum, barrier, broadcast_object, close_world,
+from codellama_lite.train.distributed import (World, all_reduce_sum, barrier, close_world, gradient_scale,
                                               init_world, shard_model)
 from codellama_lite.train.metrics import MetricsLog, peak_flops
 from codellama_lite.train.optim import build_optimizer, lr_at, set_lr
@@ -210,7 +210,7 @@ class Run:
             with self._autocast():
                 logits = self.model(batch[:, :-1])
             loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
-            (loss / global_targets).backward()
+            (loss * gradient_scale(self.world) / global_targets).backward()
             loss_sum += loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.optim.grad_clip or math.inf)
         grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
