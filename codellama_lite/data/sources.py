@@ -110,7 +110,24 @@ def pydoc_topic_documents(source: str) -> list[Document]:
     return [Document(text, source, "text", f"{where}#{name}") for name, text in sorted(topics.items())]
 
 
-BUILTIN_SOURCES = ("builtin:stdlib", "builtin:pydoc-topics", "builtin:prose")
+BUILTIN_SOURCES = ("builtin:stdlib", "builtin:pydoc-topics", "builtin:prose", "builtin:toyworld")
+TOYWORLD_DOCUMENTS = 4000  # default count of builtin:toyworld; builtin:toyworld:N asks for N
+
+
+def toyworld_documents(entry: str, source: str, max_documents: int | None) -> list[Document]:
+    """Code files of the toy world's ``train`` split (problems with their solutions, :mod:`codellama_lite.toyworld`):
+    ``builtin:toyworld:N`` gives N documents; ``builtin:toyworld`` gives 4,000, or ``max_documents`` when smaller.
+    Generated with seed 0."""
+    from codellama_lite.toyworld import training_documents
+
+    _, _, count_text = entry.partition("builtin:toyworld")
+    count = int(count_text[1:]) if count_text.startswith(":") and count_text[1:].isdigit() else TOYWORLD_DOCUMENTS
+    if count_text and not count_text[1:].isdigit():
+        raise ValueError(f"source entry {entry!r}: expected builtin:toyworld or builtin:toyworld:N")
+    if not count_text and max_documents:
+        count = min(count, max_documents)
+    return [Document(text, source, "python", f"toyworld:train#{number}")
+            for number, text in enumerate(training_documents(0, count))]
 
 
 def builtin_files(name: str) -> list[Path]:
@@ -133,6 +150,8 @@ def read_entry(entry: str, source: str, max_documents: int | None) -> tuple[list
     """
     if entry == "builtin:pydoc-topics":
         return pydoc_topic_documents(source)[:max_documents], []
+    if entry.startswith("builtin:toyworld"):
+        return toyworld_documents(entry, source, max_documents), []
     files = builtin_files(entry) if entry.startswith("builtin:") else corpus_files(entry)
     texts, report = read_corpus(files, max_files=max_documents)
     skipped = set(report.skipped)
