@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Command groups, in chapter order; each names a module of this package.
-GROUPS = ("workbook", "exercises", "tokenizer", "model", "eval", "data")
+GROUPS = ("workbook", "exercises", "tokenizer", "model", "data", "train", "eval", "recipe")
 
 
 class HelpFormatter(argparse.HelpFormatter):

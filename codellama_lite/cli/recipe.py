@@ -1,0 +1,55 @@
+"""``codellama-lite recipe``: the whole staged recipe (Code Llama §2.2–2.6, Figure 2) in one resumable command."""
+
+from __future__ import annotations
+
+import argparse
+
+from codellama_lite.profiles import PROFILES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("recipe", help="run the chain base -> lcft -> python / instruct (trained once, "
+                                                 "resumable)")
+    commands = group.add_subparsers(dest="recipe_command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="train every stage missing from the cache, each from its parent's export")
+    run.add_argument("--profile", choices=PROFILES, default=None,
+                     help="run profile (default: $CODELLAMA_LITE_PROFILE, else laptop)")
+    run.add_argument("--stop-after", default=None, help="end the chain after this stage (base, lcft, python, instruct)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the gpu chain's SLURM/torchrun commands, tokens and A100-hours per stage")
+    run.add_argument("--nodes", type=int, default=8, help="nodes of 8 GPUs for --dry-run")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    run.set_defaults(func=_run)
+    si = commands.add_parser("selfinstruct", help="self-instruct data from an exported model (§2.5): sample, run the "
+                                                  "tests in the sandbox, keep the first passing solution")
+    si.add_argument("--model", required=True, help="the exported model folder (a stage's final/)")
+    si.add_argument("--out", required=True, help="folder for candidates.jsonl, triplets.jsonl, filtered/, unfiltered/")
+    si.add_argument("--profile", choices=PROFILES, default=None, help="settings (questions, candidates) of a profile")
+    si.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    si.set_defaults(func=_selfinstruct)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from codellama_lite.profiles import check_profile
+    from codellama_lite.train.chain import format_plan, gpu_plan, run_chain
+
+    if args.dry_run:
+        if args.nodes < 1:
+            raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
+        print(format_plan(gpu_plan(nodes=args.nodes)))
+        return 0
+    exports = run_chain(check_profile(args.profile), stop_after=args.stop_after, progress=args.progress)
+    print(f"chain done: {', '.join(exports)}")
+    return 0
+
+
+def _selfinstruct(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from codellama_lite.profiles import check_profile
+    from codellama_lite.selfinstruct import build_dataset, settings_for
+
+    stats = build_dataset(args.model, args.out, settings_for(check_profile(args.profile)), progress=args.progress)
+    print(", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                    for key, value in asdict(stats).items()))
+    return 0

@@ -1,0 +1,233 @@
+"""The staged recipe as one pipeline (Code Llama §2.2–2.6, Figure 2): base → LCFT → Python, and LCFT → Instruct.
+
+Each stage is a recipe in ``configs/`` that starts from its parent stage's export (``[init] from``), trained once
+through the cache (:func:`codellama_lite.train.cache.trained`, keyed by content, resumable after a kill): running
+the chain again trains only what is missing, and a chain killed half-way resumes inside the stage it was in.
+
+The order follows the paper's Figure 2 where it can while keeping "each stage starts from the one before":
+
+* ``base`` (code training with infilling, §2.2–2.3) → ``lcft`` (long-context fine-tuning, §2.4): Code Llama;
+* ``lcft`` → ``python`` (§2.5): the paper trains Code Llama - Python *before* LCFT (code → Python → LCFT); our chain
+  specialises the long-context model instead, so one chain yields all three variants;
+* ``lcft`` → ``instruct`` (§2.5, self-instruct of §2.6 via :mod:`codellama_lite.selfinstruct`): as the paper, from
+  Code Llama; the self-instruct data is sampled from that same parent.
+
+It lives in ``codellama_lite.train`` beside the cache and the recipes it composes (no notebook logic here), and
+:func:`gpu_plan` turns the same chain into the torchrun/SLURM commands, tokens and GPU-hours of the 7B run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from codellama_lite.train.cache import cache_root, trained
+from codellama_lite.train.recipe import Recipe, load_recipe
+
+PAPER_A100_HOURS = 1_400_000  # all 12 released models (REFERENCE §5)
+PAPER_MODELS = 12
+GPU_MFU = 0.5  # assumed model-FLOPs utilisation for the GPU-hour estimate (codellama_lite.costs.gpu_hours)
+CONTROL_STAGE = "python-control"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One link of the chain: a recipe in ``configs/`` and the stage whose export it starts from."""
+
+    name: str
+    parent: str | None
+    paper: str  # what the paper does here, in a few words
+
+
+CHAIN = (
+    Stage("base", None, "code training, 500B tokens, FIM (§2.2-2.3)"),
+    Stage("lcft", "base", "long-context fine-tuning, 16,384 tokens, RoPE base 1e6 (§2.4)"),
+    Stage("python", "lcft", "Python specialisation, +100B tokens, 75% Python (§2.5)"),
+    Stage("instruct", "lcft", "instruction fine-tuning with self-instruct, ~5B tokens (§2.5)"),
+)
+
+
+def stage_names() -> list[str]:
+    return [stage.name for stage in CHAIN]
+
+
+# -- recipes of the chain ----------------------------------------------------------------------------------------------
+
+
+def resolve_shipped_paths(recipe: Recipe) -> Recipe:
+    """``recipe`` with each relative source path that names a shipped folder (``data_samples/languages``) made
+    absolute, so the recipe reads the same files whatever the working directory (a notebook runs elsewhere)."""
+    from codellama_lite.resources import SHIPPED, resource_dir
+
+    sources = recipe.data.get("sources")
+    if not sources:
+        return recipe
+    resolved = {}
+    for name, entries in sources.items():
+        resolved[name] = []
+        for entry in entries:
+            first = Path(entry).parts[0] if not str(entry).startswith("builtin:") and Path(entry).parts else ""
+            if first in SHIPPED and not Path(entry).is_absolute():
+                entry = str(resource_dir(first).joinpath(*Path(entry).parts[1:]))
+            resolved[name].append(entry)
+    return dataclasses.replace(recipe, data={**recipe.data, "sources": resolved})
+
+
+def stage_recipe(name: str, profile: str, parent_export: str | Path | None = None,
+                 overrides: dict[str, Any] | None = None) -> Recipe:
+    """The recipe of stage ``name`` for ``profile``, starting from ``parent_export`` (a previous stage's ``final/``)."""
+    values = dict(overrides or {})
+    if parent_export is not None:
+        values["init.from"] = str(parent_export)
+    return resolve_shipped_paths(load_recipe(name, profile, values))
+
+
+def control_recipe(profile: str, parent_export: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """The compute-matched control of the Python stage: the same steps, schedule and start, on the base mix.
+
+    Only the data differ (sources and weights of the ``base`` recipe's profile; still no FIM, as the Python stage),
+    so a difference between the two measures specialisation, not more training.
+    """
+    base = load_recipe("base", profile)
+    values = {"stage": CONTROL_STAGE, "data.sources": base.data["sources"], "data.weights": base.data["weights"],
+              **(overrides or {})}
+    return stage_recipe("python", profile, parent_export, values)
+
+
+# -- running it ---------------------------------------------------------------------------------------------------------
+
+
+def describe_stage(recipe: Recipe, export: Path | None = None) -> str:
+    """One line: the stage, its start, batch arithmetic, tokens, and where its export is."""
+    a = recipe.batch_arithmetic()
+    start = recipe.init.source or "scratch"
+    line = (f"{recipe.stage} [{recipe.profile}] from {start}: {a['micro_batch']} x {a['seq_len']} tokens x "
+            f"{a['accumulation']} accumulation = {a['tokens_per_step']:,} tokens/step x {recipe.train.max_steps} "
+            f"steps = {a['tokens_per_step'] * recipe.train.max_steps:,} tokens, LR {recipe.optim.lr:g}")
+    return line + (f"\n  export: {export}" if export is not None else "")
+
+
+def selfinstruct_dir(profile: str, parent_export: Path) -> Path:
+    """Where the self-instruct data sampled from ``parent_export`` lives in the cache (keyed by the parent's path,
+    which holds its recipe's digest, and by the profile's settings)."""
+    from codellama_lite.selfinstruct import settings_for
+
+    key = hashlib.sha256(f"{parent_export}|{settings_for(profile)}".encode()).hexdigest()[:16]
+    return cache_root() / "selfinstruct" / f"{profile}-{key}"
+
+
+def instruct_recipe(profile: str, parent_export: Path, data_folder: Path, variant: str = "filtered",
+                    overrides: dict[str, Any] | None = None) -> Recipe:
+    """The Instruct stage on self-instruct documents ``data_folder/<variant>`` (``filtered`` or ``unfiltered``)."""
+    documents = data_folder / variant
+    values: dict[str, Any] = {"data.sources.instruct": [str(documents)]}
+    if variant != "filtered":
+        values["stage"] = f"instruct-{variant}"
+    if not any(documents.glob("*.py")):
+        values.update(_rehearsal_only(profile, documents))
+    return stage_recipe("instruct", profile, parent_export, {**values, **(overrides or {})})
+
+
+def _rehearsal_only(profile: str, documents: Path) -> dict[str, Any]:
+    """Overrides that drop an empty ``instruct`` source (a model too weak to pass any test, as in smoke runs): the
+    stage then trains on its rehearsal data alone, and says so."""
+    import warnings
+
+    recipe = load_recipe("instruct", profile)
+    sources = {k: v for k, v in recipe.data["sources"].items() if k != "instruct"}
+    weights = {k: v for k, v in recipe.data["weights"].items() if k != "instruct"}
+    warnings.warn(f"self-instruct kept no triplet ({documents} is empty): the instruct stage trains on its "
+                  f"rehearsal data only", stacklevel=3)
+    return {"data.sources": sources, "data.weights": weights}
+
+
+def run_chain(profile: str, *, stop_after: str | None = None, echo: Callable[[str], None] = print,
+              progress: bool = True) -> dict[str, Path]:
+    """Train (or find in the cache) every stage of :data:`CHAIN` for ``profile``; returns each stage's export.
+
+    ``stop_after`` ends the chain after that stage. Each stage's batch arithmetic and export are ``echo``-ed.
+    """
+    if stop_after is not None and stop_after not in stage_names():
+        raise ValueError(f"stop_after={stop_after!r} is not a stage; stages: {', '.join(stage_names())}")
+    exports: dict[str, Path] = {}
+    for stage in CHAIN:
+        parent = exports[stage.parent] if stage.parent else None
+        if stage.name == "instruct":
+            recipe = instruct_recipe(profile, parent, build_selfinstruct(profile, parent, progress=progress))
+        else:
+            recipe = stage_recipe(stage.name, profile, parent)
+        exports[stage.name] = trained(recipe, progress=progress)
+        echo(describe_stage(recipe, exports[stage.name]))
+        if stage.name == stop_after:
+            break
+    return exports
+
+
+def build_selfinstruct(profile: str, parent_export: Path, *, progress: bool = True) -> Path:
+    """The self-instruct data of ``parent_export`` for ``profile`` (generated once; resumed after a kill)."""
+    from codellama_lite.selfinstruct import build_dataset, settings_for
+
+    folder = selfinstruct_dir(profile, parent_export)
+    build_dataset(parent_export, folder, settings_for(profile), progress=progress)
+    return folder
+
+
+# -- the gpu chain on paper: commands, tokens, GPU-hours ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """One stage of the 7B chain: its command, size and estimated cost."""
+
+    name: str
+    command: str
+    tokens: int
+    steps: int
+    tokens_per_step: int
+    gpu_hours: float
+
+
+def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> list[PlannedStage]:
+    """The gpu profile's chain as SLURM + torchrun commands with tokens and A100-hours (:func:`costs.gpu_hours` at
+    :data:`GPU_MFU`); the first stage starts from scratch here, where the paper starts from Llama 2."""
+    from codellama_lite.config import ModelConfig
+    from codellama_lite.costs import gpu_hours
+
+    plan = []
+    for stage in CHAIN:
+        recipe = load_recipe(stage.name, "gpu")
+        a = recipe.batch_arithmetic(nodes * gpus_per_node)
+        tokens = a["tokens_per_step"] * recipe.train.max_steps
+        fields = dict(recipe.model)
+        config = ModelConfig.preset(fields.pop("preset"), vocab_size=recipe.tokenizer.vocab_size + 16, **fields)
+        init = f" --set init.from={runs_dir}/{stage.parent}/final" if stage.parent else ""
+        command = ""
+        if stage.name == "instruct":
+            init += f" --set 'data.sources.instruct=[\"{runs_dir}/selfinstruct/filtered\"]'"
+            command = (f"srun --nodes=1 --gpus-per-node=1 python -m codellama_lite recipe selfinstruct --profile gpu "
+                       f"--model {runs_dir}/{stage.parent}/final --out {runs_dir}/selfinstruct\n")
+        command += (f"srun --nodes={nodes} --ntasks-per-node=1 --gpus-per-node={gpus_per_node} "
+                   f"torchrun --nnodes={nodes} --nproc-per-node={gpus_per_node} --rdzv-backend=c10d "
+                   f"--rdzv-endpoint=$MASTER_ADDR:29500 -m codellama_lite train --recipe {stage.name} --profile gpu "
+                   f"--out {runs_dir}/{stage.name}{init} --resume")
+        plan.append(PlannedStage(stage.name, command, tokens, recipe.train.max_steps, a["tokens_per_step"],
+                                 gpu_hours(config, tokens, mfu=GPU_MFU, seq_len=recipe.train.seq_len)))
+    return plan
+
+
+def format_plan(plan: list[PlannedStage]) -> str:
+    """The plan as text: each stage's command, then a table of tokens and GPU-hours beside the paper's total."""
+    lines = [f"# {stage.name} ({next(s.paper for s in CHAIN if s.name == stage.name)})\n{stage.command}"
+             for stage in plan]
+    lines.append(f"\n{'stage':<10} {'steps':>7} {'tokens/step':>12} {'tokens':>16} {'A100-hours':>11}")
+    for stage in plan:
+        lines.append(f"{stage.name:<10} {stage.steps:>7,} {stage.tokens_per_step:>12,} {stage.tokens:>16,} "
+                     f"{stage.gpu_hours:>11,.0f}")
+    total = sum(stage.gpu_hours for stage in plan)
+    lines.append(f"{'7B chain':<10} {'':>7} {'':>12} {sum(s.tokens for s in plan):>16,} {total:>11,.0f}")
+    lines.append(f"paper: ~{PAPER_A100_HOURS:,} A100-80GB hours for all {PAPER_MODELS} models (7B-70B x 3 variants); "
+                 f"this 7B chain at {GPU_MFU:.0%} MFU is {total / PAPER_A100_HOURS:.1%} of it")
+    return "\n".join(lines)
