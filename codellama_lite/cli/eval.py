@@ -24,9 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mbpp = benchmarks.add_parser("mbpp", parents=[common], help="MBPP test split (pass --mbpp-file)")
     mbpp.add_argument("--mbpp-file", type=Path, required=True,
                       help="path to mbpp.jsonl (google-research's repository; data_samples/mbpp_sample.jsonl to try)")
-    infilling = benchmarks.add_parser("infilling", parents=[common], help="HumanEval infilling (single-line, ...)")
+    infilling = benchmarks.add_parser("infilling", parents=[common],
+                                      help="infilling (single-line, ...) cut from HumanEval's or the toy world's problems")
     infilling.add_argument("--kind", choices=("single-line", "multi-line", "random-span"), default="single-line")
     infilling.add_argument("--suffix-first", action="store_true", help="SPM prompt layout instead of PSM")
+    infilling.add_argument("--tasks", choices=("humaneval", "toy"), default="humaneval",
+                           help="cut the holes in HumanEval's solutions or in toy-world problems (--split, --count)")
+    _add_toy(infilling)
     _add_toy(benchmarks.add_parser("toy", parents=[common], help="the toy code world (codellama_lite.toyworld)"))
     parser.set_defaults(func=_run)
 
@@ -92,7 +96,7 @@ def load_tasks(args: argparse.Namespace) -> list:
     elif args.benchmark == "toy":
         tasks = toy_tasks(_toy_problems(args)[0])
     else:
-        tasks = infilling_tasks(args.kind)
+        tasks = infilling_tasks(args.kind, _toy_problems(args)[0] if args.tasks == "toy" else None)
     if args.limit is not None:
         if args.limit < 1:
             raise ValueError(f"--limit must be at least 1, got {args.limit}")
@@ -157,6 +161,9 @@ def score_and_report(args: argparse.Namespace, tasks: list, samples: list, resul
               "intervals": {str(k): [p.low, p.high] for k, p in summary.items()},
               "verdicts": {status: sum(r.status == status for r in results) for status in {r.status for r in results}},
               "results": str(results_path)}
+    if args.benchmark == "infilling":
+        record.update(kind=args.kind, tasks=args.tasks, layout="spm" if args.suffix_first else "psm",
+                      exact_match=exact_match_rate(results))
     if args.benchmark == "toy":
         record.update(_toy_breakdown(args, per_task))
         table += "".join(f"\npass@1 by {label}: " + ", ".join(f"{value} {100 * score:.1f}%"

@@ -11,12 +11,17 @@ Take a HumanEval problem's canonical solution, cut a hole in it, and ask the mod
 
 A filled-in program is judged by running ``prefix + middle + suffix`` against the problem's tests; exact match
 (the middle equals the removed text, character for character) is reported beside it.
+
+The same three constructions apply to any problem in HumanEval's shape: :func:`toy_infilling_tasks` cuts holes in the
+toy world's test problems (:mod:`codellama_lite.toyworld`), the benchmark a laptop-trained model can score on.
+A left-to-right model cannot see the suffix; :func:`left_to_right_middle` turns its continuation of the prefix into a
+middle with the most generous rule that needs no suffix: keep as many lines as the removed text has.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from codellama_lite.evaluation.humaneval import HumanEvalProblem, load_humaneval
 from codellama_lite.evaluation.tasks import Task
@@ -80,6 +85,33 @@ def infilling_tasks(kind: str, problems: Iterable[HumanEvalProblem] | None = Non
     builders = {"single-line": single_line_tasks, "multi-line": multi_line_tasks,
                 "random-span": lambda problem: random_span_tasks(problem, seed=seed)}
     return [task for problem in problems for task in builders[kind](problem)]
+
+
+def toy_infilling_tasks(kind: str, split: str = "test", world_seed: int = 0, count: int = 200,
+                        seed: int = 0) -> list[Task]:
+    """Every ``kind`` task cut from ``count`` generated toy-world problems of ``split`` (HumanEval's rules)."""
+    from codellama_lite.evaluation.toy import toy_problems
+
+    return infilling_tasks(kind, toy_problems(split, world_seed, count)[0], seed=seed)
+
+
+def subsample(tasks: Sequence[Task], count: int | None, seed: int = 0) -> list[Task]:
+    """At most ``count`` of ``tasks``, drawn without replacement (seeded), kept in their original order."""
+    if count is None or count >= len(tasks):
+        return list(tasks)
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    chosen = set(random.Random(f"subsample/{seed}").sample(range(len(tasks)), count))
+    return [task for i, task in enumerate(tasks) if i in chosen]
+
+
+def left_to_right_middle(continuation: str, task: Task) -> str:
+    """A left-to-right model's answer to ``task``: its continuation of the prefix, cut after as many lines as the
+    removed middle spans (an oracle line count, generous to the model: it never sees the suffix)."""
+    lines = continuation.splitlines(keepends=True)
+    wanted = task.reference.count("\n") + (not task.reference.endswith("\n"))
+    middle = "".join(lines[:wanted])
+    return middle if task.reference.endswith("\n") else middle.rstrip("\n")
 
 
 def exact_match(completion: str, task: Task) -> bool:
