@@ -133,7 +133,12 @@ def generate_candidates(completer: ManyCompleter, sandbox: Any, tasks: Sequence[
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CANDIDATES_FILE
-    done = {record["task_id"] for record in read_jsonl(path)} if path.exists() else set()
+    done = set()
+    if path.exists():
+        from codellama_lite.evaluation.samples import _trim_unfinished_line
+
+        _trim_unfinished_line(path)  # a kill mid-append left half a line: the next append must start clean
+        done = {record["task_id"] for record in read_jsonl(path)}
     todo = [task for task in tasks if task.task_id not in done]
     for task in tqdm(todo, desc="self-instruct", unit="question", disable=not progress):
         candidates = sample_candidates(completer, task, config)

@@ -1,0 +1,84 @@
+"""The staged recipe (Code Llama §2.2–2.6, Figure 2): the smoke chain runs and resumes from the cache, the control
+differs from the Python stage only in its data, and the gpu plan carries the paper's tokens and batches."""
+
+from __future__ import annotations
+
+import pytest
+
+from codellama_lite.cli import main
+from codellama_lite.train import chain, load_recipe
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODELLAMA_LITE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_smoke_chain_runs_then_comes_from_the_cache(cache):
+    from codellama_lite.interop import import_hf
+
+    lines: list[str] = []
+    exports = chain.run_chain("smoke", echo=lines.append, progress=False)
+    assert list(exports) == chain.stage_names()
+    for stage in chain.CHAIN:
+        assert exports[stage.name].is_dir() and import_hf(exports[stage.name]).config.dim > 0
+        start = load_recipe_json(exports[stage.name])["init"]["from"]
+        assert start == (str(exports[stage.parent]) if stage.parent else "")
+    assert import_hf(exports["lcft"]).config.rope_theta == 1e6  # LCFT's base change reaches the later stages
+    assert "tokens/step" in lines[0] and str(exports["base"]) in lines[0]
+    again = chain.run_chain("smoke", echo=lambda _: None, progress=False)
+    assert again == exports
+    assert len(list((cache / "runs").glob("*/final"))) == len(exports)  # nothing trained twice
+
+
+def load_recipe_json(folder):
+    import json
+
+    return json.loads((folder / "recipe.json").read_text())
+
+
+def test_control_differs_only_in_data(tmp_path):
+    python = chain.stage_recipe("python", "laptop", tmp_path)
+    control = chain.control_recipe("laptop", tmp_path)
+    assert control.stage == chain.CONTROL_STAGE and control.digest() != python.digest()
+    assert (control.optim, control.train, control.init, control.model) == \
+        (python.optim, python.train, python.init, python.model)
+    assert control.data["weights"] == load_recipe("base", "laptop").data["weights"]
+    assert control.data["fim_rate"] == python.data["fim_rate"] == 0.0
+
+
+def test_python_mix_shifts_toward_the_benchmark_language():
+    python = load_recipe("python", "laptop")
+    base = load_recipe("base", "laptop")
+    share = python.data["weights"]["python"] / sum(python.data["weights"].values())
+    assert share == pytest.approx(0.75)
+    assert python.data["sources"]["python"] == base.data["sources"]["toy"]  # the toy world plays Python
+    assert base.data["weights"]["toy"] / sum(base.data["weights"].values()) < share
+
+
+def test_shipped_paths_are_resolved(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    recipe = chain.stage_recipe("python", "laptop")
+    entry = recipe.data["sources"]["other_code"][1]
+    assert entry.endswith("data_samples/languages") and (tmp_path / "x").anchor in entry
+    assert any(p.suffix == ".c" for p in __import__("pathlib").Path(entry).iterdir())
+
+
+def test_gpu_plan_has_the_papers_tokens_and_batches():
+    plan = {stage.name: stage for stage in chain.gpu_plan()}
+    assert plan["base"].tokens == pytest.approx(500e9, rel=1e-3)
+    assert plan["python"].tokens == pytest.approx(100e9, rel=1e-3)
+    assert plan["instruct"].tokens_per_step == 524_288 and plan["instruct"].tokens == pytest.approx(5e9, rel=1e-3)
+    assert plan["lcft"].tokens_per_step == 2 * 2**20
+    assert 0 < sum(s.gpu_hours for s in plan.values()) < chain.PAPER_A100_HOURS
+    assert "init.from=runs/lcft/final" in plan["python"].command and "torchrun" in plan["python"].command
+    assert "recipe selfinstruct" in plan["instruct"].command
+
+
+def test_cli_dry_run_and_bad_stage(capsys):
+    assert main(["recipe", "run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "1,400,000" in out and "python" in out
+    assert main(["recipe", "run", "--profile", "smoke", "--stop-after", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
