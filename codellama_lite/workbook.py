@@ -137,14 +137,35 @@ def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
     ``output_dir/<profile>/`` and print the summary table."""
     profile = check_profile(profile)
     selected = select_notebooks(list(notebooks or []))
+    summary = Path(output_dir).resolve() / SUMMARY_FILE
     output_dir = Path(output_dir).resolve() / profile
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for path in selected:
         print(f"running {path.name} (profile {profile}) ...", flush=True)
         runs.append(run_notebook(Path(path), output_dir, profile))
+        write_summary(summary, runs[-1], profile)  # after each: later chapters read earlier ones' figures
     print(format_summary(runs, profile, output_dir))
     return runs
+
+
+SUMMARY_FILE = "summary.json"
+
+
+def write_summary(path: Path, run: NotebookRun, profile: str) -> None:
+    """Merge one notebook's run into ``path`` (``{"profile", "notebooks": [...]}``, one entry per notebook, in
+    chapter order); a summary of another profile is replaced. Written atomically."""
+    from dataclasses import asdict
+
+    from codellama_lite.fileio import atomic_open
+
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    entries = {entry["notebook"]: entry for entry in previous.get("notebooks", [])
+               if previous.get("profile") == profile}
+    entries[run.notebook] = asdict(run)
+    with atomic_open(path) as handle:
+        json.dump({"profile": profile, "notebooks": [entries[name] for name in sorted(entries)]}, handle, indent=1,
+                  default=str)
 
 
 def format_summary(runs: list[NotebookRun], profile: str, output_dir: Path) -> str:
