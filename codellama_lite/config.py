@@ -109,7 +109,7 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # Code Llama (REFERENCE §4): Llama 2's shapes, RoPE base 1e6 after long-context fine-tuning (§2.4).
+    # Code Llama (docs/paper_facts.md §4): Llama 2's shapes, RoPE base 1e6 after long-context fine-tuning (§2.4).
     # The 34B model (and the Python variants) were trained without infilling, hence 32,000 tokens.
     "7b": ModelConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32016, rope_theta=1e6, max_seq_len=16384),
     "13b": ModelConfig(dim=5120, n_layers=40, n_heads=40, vocab_size=32016, rope_theta=1e6, max_seq_len=16384),

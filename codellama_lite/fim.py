@@ -1,4 +1,4 @@
-"""Training-time fill-in-the-middle (Code Llama §2.3; REFERENCE §3) and its inverse.
+"""Training-time fill-in-the-middle (Code Llama §2.3; docs/paper_facts.md §3) and its inverse.
 
 Read top to bottom:
 

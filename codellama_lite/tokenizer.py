@@ -22,6 +22,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from codellama_lite.fileio import atomic_open
+from codellama_lite.resources import resource_dir
 
 # Corpus inputs: one path or many (files and directories); None means the default corpus (the standard library).
 Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None
@@ -108,7 +109,7 @@ def cpu_cores() -> int:
 
 # --- 2. Training ----------------------------------------------------------------------------------------------------
 
-# Llama 2's trainer options: REFERENCE §1, plus the rest of the trainer_spec stored in Llama 2's tokenizer.model (as
+# Llama 2's trainer options: docs/paper_facts.md §1, plus the rest of the trainer_spec stored in Llama 2's tokenizer.model (as
 # printed in karpathy/llama2.c doc/train_llama_tokenizer.md). With the identity normalizer and no whitespace clean-up,
 # decode(encode(x)) == x; byte fallback means no text is ever unknown.
 LLAMA_TRAINER_OPTIONS: dict[str, object] = {
@@ -383,7 +384,7 @@ class Tokenizer:
         return ValueError(f"token ids out of range 0..{self.vocab_size - 1}: {bad[:10]}")
 
     def infill_prompt(self, prefix: str, suffix: str, suffix_first: bool = False) -> list[int]:
-        """The prompt that asks the model for the middle between ``prefix`` and ``suffix`` (REFERENCE §2).
+        """The prompt that asks the model for the middle between ``prefix`` and ``suffix`` (docs/paper_facts.md §2).
 
         PSM: ``[BOS, PRE] enc(prefix) [SUF] enc_nospace(suffix) [MID]``;
         SPM (``suffix_first``): ``[BOS, PRE, SUF] enc_nospace(suffix) [MID] enc(prefix)``.
@@ -460,7 +461,7 @@ def token_census(tokenizer: Tokenizer, texts: Sequence[str]) -> dict[str, int]:
                 counts["other pieces"] += 1
     return counts
 
-LANGUAGE_SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data_samples" / "languages"
+LANGUAGE_SAMPLES_DIR = resource_dir("data_samples") / "languages"
 LANGUAGES = {".py": "Python", ".c": "C", ".js": "JavaScript", ".rs": "Rust", ".java": "Java", ".go": "Go",
              ".sh": "shell", ".md": "English"}
 

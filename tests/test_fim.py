@@ -1,4 +1,4 @@
-"""Training-time FIM (Code Llama §2.3, REFERENCE §3): layouts token for token, inverse, rates, uniform character cuts."""
+"""Training-time FIM (Code Llama §2.3, docs/paper_facts.md §3): layouts token for token, inverse, rates, uniform character cuts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The attack suite (issue 3; REFERENCE.md §8): programs a model could emit, run through the Sandbox on a real
+"""The attack suite (issue 3; docs/paper_facts.md §8): programs a model could emit, run through the Sandbox on a real
 HumanEval-style task. For each: the verdict is right (never "passed" for a wrong solution), the canary file the test
 owns is intact, no process it started survives, nothing it was told leaks, and the same Sandbox then scores a
 correct and a wrong sample normally. All attacks run as one parallel batch, so the suite costs seconds.

@@ -29,7 +29,7 @@ def _write_corpus(directory, files: dict[str, bytes]):
     return directory
 
 
-# --- vocabulary layout (Code Llama §2.3, REFERENCE §1) ---
+# --- vocabulary layout (Code Llama §2.3, docs/paper_facts.md §1) ---
 
 def test_layout_of_the_small_tokenizer(small_tokenizer):
     tok = small_tokenizer

@@ -1,6 +1,6 @@
 """Our infilling prompts equal transformers 4.x's SentencePiece-backed CodeLlamaTokenizer, token for token.
 
-REFERENCE §2: that class reproduces Meta's PSM / SPM layout. It treats an empty suffix as plain text, so those cases
+docs/paper_facts.md §2: that class reproduces Meta's PSM / SPM layout. It treats an empty suffix as plain text, so those cases
 (and ``<FILL_ME>``) are tested against Meta's layout directly in test_tokenizer.py.
 """
 

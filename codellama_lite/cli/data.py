@@ -21,7 +21,7 @@ def add_stats(actions: argparse._SubParsersAction) -> None:
                                              "realized mix")
     stats.add_argument("paths", nargs="*", type=Path,
                        help="files or directories, one source 'files' (default: the embedded 85/8/7 sources)")
-    stats.add_argument("--seq-len", type=int, default=256, help="context used to pack the sample (default 256)")
+    stats.add_argument("--seq-len", type=int, default=256, help="context used to pack the sample")
     stats.add_argument("--tokenizer", type=Path, default=None,
                        help="a SentencePiece .model: count tokens and pack a sample to measure the realized mix")
     stats.add_argument("--max-documents", type=int, default=None, help="read at most this many per source")

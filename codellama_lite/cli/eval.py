@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="path to mbpp.jsonl (google-research's repository; data_samples/mbpp_sample.jsonl to try)")
     infilling = benchmarks.add_parser("infilling", parents=[common],
                                       help="infilling (single-line, ...) cut from HumanEval's or the toy world's problems")
-    infilling.add_argument("--kind", choices=("single-line", "multi-line", "random-span"), default="single-line")
+    infilling.add_argument("--kind", choices=("single-line", "multi-line", "random-span"), default="single-line",
+                           help="which infilling benchmark: one line, a run of lines, or a random character span")
     infilling.add_argument("--suffix-first", action="store_true", help="SPM prompt layout instead of PSM")
     infilling.add_argument("--tasks", choices=("humaneval", "toy"), default="humaneval",
                            help="cut the holes in HumanEval's solutions or in toy-world problems (--split, --count)")
@@ -59,14 +60,14 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--summary", type=Path, help="JSON summary (default: RESULTS with .summary.json)")
     common.add_argument("--n", type=int, default=1, help="samples per problem (paper: 1 greedy, 200 sampled)")
     common.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (paper: 0.8 for pass@10/100)")
-    common.add_argument("--top-p", type=float, default=0.95)
-    common.add_argument("--max-new-tokens", type=int, default=512)
-    common.add_argument("--device", default="cpu")
+    common.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (used when --temperature > 0)")
+    common.add_argument("--max-new-tokens", type=int, default=512, help="longest completion, in tokens")
+    common.add_argument("--device", default="cpu", help="torch device to generate on (cpu, cuda, cuda:1, ...)")
     common.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                         help="weights and KV cache when generating (bfloat16 for real checkpoints on CUDA)")
     common.add_argument("--batch-size", type=int, default=32,
                         help="samples of one problem decoded together from one prefilled prompt")
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--seed", type=int, default=0, help="base seed; each sample's own seed derives from it")
     common.add_argument("--k", type=int, nargs="+", default=[1, 10, 100], help="report pass@k for these k (k <= n)")
     common.add_argument("--limit", type=int, help="only the first LIMIT problems (a quick look, not the benchmark)")
     common.add_argument("--timeout", type=float, default=3.0, help="seconds per sample (paper harnesses: 3)")

@@ -18,14 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     costs = actions.add_parser("costs", help="FLOPs per token, training memory and minimum A100-80GB count")
     costs.add_argument("names", nargs="*", default=["7b", "13b", "34b", "70b"], help="presets (default 7b … 70b)")
-    costs.add_argument("--seq-len", type=int, default=4096)
+    costs.add_argument("--seq-len", type=int, default=4096, help="training sequence length for FLOPs and activations")
     costs.set_defaults(func=_costs)
 
     convert = actions.add_parser("convert", help="convert a checkpoint between Meta's and Hugging Face's formats")
     convert.add_argument("source", type=Path, help="checkpoint directory")
     convert.add_argument("output", type=Path, help="directory to write")
-    convert.add_argument("--from", dest="source_format", choices=FORMATS, required=True)
-    convert.add_argument("--to", dest="output_format", choices=FORMATS, required=True)
+    convert.add_argument("--from", dest="source_format", choices=FORMATS, required=True,
+                         help="the checkpoint format to read")
+    convert.add_argument("--to", dest="output_format", choices=FORMATS, required=True,
+                         help="the checkpoint format to write")
     convert.add_argument("--shards", type=int, default=1, help="model-parallel files to write for --to meta")
     convert.set_defaults(func=_convert)
 

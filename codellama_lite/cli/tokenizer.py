@@ -36,13 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     decode = actions.add_parser("decode", help="print the text of token ids")
     _model_argument(decode)
-    decode.add_argument("ids", nargs="+", type=int)
+    decode.add_argument("ids", nargs="+", type=int, help="token ids to decode")
     decode.set_defaults(func=_decode)
 
     infill = actions.add_parser("infill", help="print the infilling prompt ids for a prefix and a suffix")
     _model_argument(infill)
-    infill.add_argument("--prefix", required=True)
-    infill.add_argument("--suffix", required=True)
+    infill.add_argument("--prefix", required=True, help="the code before the gap")
+    infill.add_argument("--suffix", required=True, help="the code after the gap")
     infill.add_argument("--spm", action="store_true", help="suffix first (SPM) instead of PSM")
     infill.set_defaults(func=_infill)
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-# The paper's stage-1 mix (Code Llama §2.2, REFERENCE §5) over the embedded sources (see ``data.sources``).
+# The paper's stage-1 mix (Code Llama §2.2, docs/paper_facts.md §5) over the embedded sources (see ``data.sources``).
 DEFAULT_SOURCES = {"code": ["builtin:stdlib"], "nl_code": ["builtin:pydoc-topics"], "nl": ["builtin:prose"]}
 DEFAULT_WEIGHTS = {"code": 0.85, "nl_code": 0.08, "nl": 0.07}
 MIN_SEQ_LEN = 8  # windows of seq_len + 1 tokens must hold BOS, EOS, a FIM example's four markers and some text

@@ -1,6 +1,6 @@
 """Documents → ``[BOS] + apply_fim(document) + [EOS]`` → windows of ``seq_len + 1`` tokens (Code Llama §2.2–2.3).
 
-Packing rule (REFERENCE §3: FIM only for documents not cut across contexts). Windows are filled in order; when a new
+Packing rule (docs/paper_facts.md §3: FIM only for documents not cut across contexts). Windows are filled in order; when a new
 document starts, the room left in the current window is known. FIM is drawn for it (its randomness seeded by
 (seed, source, epoch, document index), never by call order); if the transformed document, with BOS and EOS, does not
 fit into that room, the plain encoding is used instead, and that one may run on across windows. So a document longer

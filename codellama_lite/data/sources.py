@@ -1,7 +1,7 @@
 """Where documents come from: the user's files and directories, or three embedded sources (Code Llama §2.2).
 
 The paper trains on a mix of code (85%), natural language about code (8%) and general natural language (7%)
-(REFERENCE §5). Nothing is downloaded: the embedded defaults are texts that ship with the interpreter itself or with
+(docs/paper_facts.md §5). Nothing is downloaded: the embedded defaults are texts that ship with the interpreter itself or with
 the packages this project depends on. Measured on CPython 3.11.7 with this project's dependencies installed:
 
 ``builtin:stdlib`` (code)

@@ -5,7 +5,7 @@ The official ``mbpp.jsonl`` (one JSON object per line: ``task_id``, ``text``, ``
 the test split; tasks 2, 3 and 4 are the prompt's worked examples. ``data_samples/mbpp_sample.jsonl`` holds a few
 problems written for this project in the same format, so everything here runs without the real file.
 
-The prompt (the paper says only "3-shot"; this is the format of Austin et al. and lm-evaluation-harness, REFERENCE.md
+The prompt (the paper says only "3-shot"; this is the format of Austin et al. and lm-evaluation-harness, docs/paper_facts.md
 §7) shows each example as::
 
     You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:
@@ -30,10 +30,11 @@ from pathlib import Path
 from codellama_lite.evaluation.datafiles import read_records, require
 from codellama_lite.evaluation.stops import MBPP_STOPS
 from codellama_lite.evaluation.tasks import Task
+from codellama_lite.resources import resource_dir
 
 SHOT_IDS: tuple[int, ...] = (2, 3, 4)
 TEST_IDS = range(11, 511)
-SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data_samples" / "mbpp_sample.jsonl"
+SAMPLE_PATH = resource_dir("data_samples") / "mbpp_sample.jsonl"
 INSTRUCTION = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n"
 
 

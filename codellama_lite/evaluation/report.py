@@ -1,7 +1,7 @@
 """Results tables with the paper's numbers beside ours (Code Llama §3, Table 2; Table 14 for infilling).
 
 The paper's figures are pass@1 / pass@10 / pass@100 in percent: pass@1 greedy, pass@10 and pass@100 from 200
-samples at T = 0.8, top-p 0.95 (REFERENCE.md §7). Ours carry a 95% bootstrap interval over problems.
+samples at T = 0.8, top-p 0.95 (docs/paper_facts.md §7). Ours carry a 95% bootstrap interval over problems.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ PAPER_MBPP: dict[str, tuple[float, float, float]] = {
     "Code Llama - Instruct 34B": (57.0, 74.6, 85.4),
     "Code Llama - Instruct 70B": (62.2, 79.6, 89.2),
 }
-# Table 14 (greedy pass@1), the one infilling figure REFERENCE.md records: Code Llama 7B on random-span infilling.
+# Table 14 (greedy pass@1), the one infilling figure docs/paper_facts.md records: Code Llama 7B on random-span infilling.
 PAPER_INFILLING: dict[str, dict[str, float]] = {
     "random-span": {"Code Llama 7B (PSM)": 60.7, "Code Llama 7B (SPM)": 39.6},
 }

@@ -1,4 +1,4 @@
-"""Running code nobody has read, with verdicts it cannot forge (Code Llama §3; REFERENCE.md §8).
+"""Running code nobody has read, with verdicts it cannot forge (Code Llama §3; docs/paper_facts.md §8).
 
 The paper scores a model by executing its completions against unit tests (HumanEval, MBPP, infilling). The public
 harnesses run that code in the harness's own process tree with a best-effort guard, so a completion can delete files,

@@ -1,5 +1,5 @@
 """Sandbox isolation: what a candidate process does to itself before running untrusted code, and the levels that
-result (REFERENCE.md §8).
+result (docs/paper_facts.md §8).
 
 **Threat.** The candidate is code nobody has read, running with the invoking user's rights unless something takes
 them away: it can delete or overwrite files, read secrets, reach the network, kill or ptrace other processes, outlive

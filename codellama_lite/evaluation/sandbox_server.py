@@ -1,4 +1,4 @@
-"""Sandbox process server: the fork server that starts judges and candidates, and reaps them (REFERENCE.md §8).
+"""Sandbox process server: the fork server that starts judges and candidates, and reaps them (docs/paper_facts.md §8).
 
 **Threat.** A process that has run candidate or test code is no longer trustworthy to fork from (its memory, modules
 and descriptors may have been tampered with), and a candidate's tree must never outlive its verdict. The **zygote**

@@ -1,4 +1,4 @@
-"""Sandbox wire format: framed JSON messages and a codec that carries values, never behaviour (REFERENCE.md §8).
+"""Sandbox wire format: framed JSON messages and a codec that carries values, never behaviour (docs/paper_facts.md §8).
 
 **Threat.** Every byte the candidate sends is chosen by code nobody has read. A message must not be able to run code
 in the judge (no pickle, no ``eval``, no class the candidate defines), exhaust its memory (a size cap per message, a

@@ -1,4 +1,4 @@
-"""Stop sequences: where a completion ends (Code Llama §3; REFERENCE.md §7).
+"""Stop sequences: where a completion ends (Code Llama §3; docs/paper_facts.md §7).
 
 A base model does not know that the benchmark wants one function: after the body it goes on with another ``def``,
 a test, a ``print``. Generation stops at the first of a benchmark's stop sequences, and the completion is cut there
