@@ -1,6 +1,6 @@
-"""The training loop (Code Llama §2.2–2.6; REFERENCE §5): the same code for a laptop toy and a 7B run under torchrun.
+"""The training loop (Code Llama §2.2–2.6; docs/paper_facts.md §5): the same code for a laptop toy and a 7B run under torchrun.
 
-One optimizer step, read top to bottom in :meth:`Run.step`:
+One optimizer step, read top to bottom in :func:`train_step`:
 
 1. fetch the step's micro-batches (``global_batch / (micro_batch × world)`` of them) from the packed stream;
 2. count the target tokens of the whole step across every rank (an all-reduce), so that each micro-batch's summed
@@ -16,6 +16,7 @@ outside (FSDP2 across processes, bfloat16 on CUDA, ``torch.compile``, CPU kernel
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -180,7 +181,7 @@ class Run:
             print(self.describe(), flush=True)
         log = MetricsLog(self.out / "metrics.jsonl", self.step_done + 1, total, self.arithmetic["tokens_per_step"],
                          flops_per_token(self.model_config, self.cfg.seq_len, training=True),
-                         peak_flops(self.world.device), enabled=self.progress or self.world.main)
+                         peak_flops(self.world.device), enabled=self.world.main, bar=self.progress)
         self.model.train()
         row: dict[str, Any] = {}
         for step in range(self.step_done + 1, total + 1):
@@ -200,29 +201,16 @@ class Run:
         return final
 
     def step(self, step: int) -> tuple[float, float, float]:
-        """One optimizer step (see the module docstring); returns (mean loss, gradient norm, learning rate)."""
+        """One optimizer step on the next ``global_batch`` sequences; returns (mean loss, grad norm, lr)."""
         batches = [self.stream.next_batch(self.cfg.micro_batch).to(self.world.device)
                    for _ in range(self.arithmetic["accumulation"])]
-        targets = sum(int((batch[:, 1:] >= 0).sum()) for batch in batches)
-        global_targets = all_reduce_sum(torch.tensor(float(targets), device=self.world.device), self.world)
-        loss_sum = torch.zeros((), device=self.world.device)
-        for batch in batches:
-            with self._autocast():
-                logits = self.model(batch[:, :-1])
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
-            (loss * gradient_scale(self.world) / global_targets).backward()
-            loss_sum += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.optim.grad_clip or math.inf)
-        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-        if not torch.isfinite(grad_norm):
-            raise FloatingPointError(f"step {step}: the gradient norm is {grad_norm.item()}; stopping "
-                                     f"(lower optim.lr or check the data)")
         lr = lr_at(step, self.cfg.max_steps, self.recipe.optim)
-        set_lr(self.optimizer, lr)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        mean_loss = all_reduce_sum(loss_sum, self.world) / global_targets
-        return mean_loss.item(), grad_norm.item(), lr
+        loss, grad_norm = train_step(self.model, self.optimizer, batches, lr, self.recipe.optim.grad_clip,
+                                     self.world, self._autocast)
+        if not math.isfinite(grad_norm):
+            raise FloatingPointError(f"step {step}: the gradient norm is {grad_norm}; stopping "
+                                     f"(lower optim.lr or check the data)")
+        return loss, grad_norm, lr
 
     def _autocast(self):
         if self.dtype == torch.float32 or self.world.distributed:  # FSDP2's policy casts; one process: autocast
@@ -286,6 +274,29 @@ class Run:
                 f"{self.cfg.max_steps} steps = {self.cfg.max_steps * a['tokens_per_step']:,} tokens; "
                 f"corpus {len(self.corpus.train)} training / {len(self.corpus.valid)} validation documents; "
                 f"tokenizer {self.tokenizer.vocab_size} pieces")
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[torch.Tensor], lr: float,
+               grad_clip: float, world: World, autocast=contextlib.nullcontext) -> tuple[float, float]:
+    """One optimizer step over ``batches`` (this rank's micro-batches of ``seq_len + 1`` tokens, see the module
+    docstring); returns the step's mean loss over every rank's target tokens and the gradient norm before clipping."""
+    device = batches[0].device
+    targets = sum(int((batch[:, 1:] >= 0).sum()) for batch in batches)
+    global_targets = all_reduce_sum(torch.tensor(float(targets), device=device), world)
+    loss_sum = torch.zeros((), device=device)
+    for batch in batches:
+        with autocast():
+            logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+        (loss * gradient_scale(world) / global_targets).backward()
+        loss_sum += loss.detach()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
+    grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+    if torch.isfinite(grad_norm):
+        set_lr(optimizer, lr)
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return (all_reduce_sum(loss_sum, world) / global_targets).item(), grad_norm.item()
 
 
 def _seed_everything(seed: int) -> None:

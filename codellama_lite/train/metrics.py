@@ -31,14 +31,14 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 class MetricsLog:
-    """Appends rows to ``metrics.jsonl`` and drives the progress bar (rank 0 only)."""
+    """Appends rows to ``metrics.jsonl`` (rank 0: ``enabled``) and drives the progress bar (``bar``)."""
 
     def __init__(self, path: Path, first_step: int, total_steps: int, tokens_per_step: int,
-                 flops_per_token: float, peak: float | None, enabled: bool = True) -> None:
+                 flops_per_token: float, peak: float | None, enabled: bool = True, bar: bool = True) -> None:
         self.path, self.total, self.enabled = path, total_steps, enabled
         self.tokens_per_step, self.flops_per_token, self.peak = tokens_per_step, flops_per_token, peak
         self.start_step, self.start_time = first_step - 1, time.perf_counter()
-        self.bar = tqdm(total=total_steps, initial=first_step - 1, desc="train", unit="step", disable=not enabled,
+        self.bar = tqdm(total=total_steps, initial=first_step - 1, desc="train", unit="step", disable=not (enabled and bar),
                         dynamic_ncols=True)
         if enabled:
             keep_rows_up_to(path, first_step - 1)

@@ -1,4 +1,4 @@
-"""Training recipes as plain data (Code Llama §2.2–2.6; REFERENCE §5): one TOML file per stage under ``configs/``.
+"""Training recipes as plain data (Code Llama §2.2–2.6; docs/paper_facts.md §5): one TOML file per stage under ``configs/``.
 
 A recipe file holds the stage's defaults and, under ``[profiles.NAME]``, what each profile changes::
 
@@ -33,7 +33,7 @@ CONFIG_DIR_NAME = "configs"
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with Llama 2's settings, linear warm-up then cosine decay to ``lr * min_lr_ratio`` (REFERENCE §5)."""
+    """AdamW with Llama 2's settings, linear warm-up then cosine decay to ``lr * min_lr_ratio`` (docs/paper_facts.md §5)."""
 
     lr: float = 3e-4
     warmup_steps: int = 1000
