@@ -74,12 +74,18 @@ def load_model(folder: str | Path) -> tuple[Transformer, Tokenizer]:
 # --- 2. What the packer transforms -----------------------------------------------------------------------------
 
 
+_CORPORA: dict[str, tuple[Any, Any]] = {}
+
+
 def recipe_data(recipe: Any) -> tuple[Any, Any]:
-    """The data config and the corpus (train and valid documents) a run of ``recipe`` reads."""
+    """The data config and the corpus (train and valid documents) a run of ``recipe`` reads (built once per recipe
+    content in this process)."""
     from codellama_lite.data import build_corpus, default_data_config
 
-    config = default_data_config(recipe.train.seq_len, **{"seed": recipe.train.seed, **recipe.data})
-    return config, build_corpus(config, progress=False)
+    if recipe.digest() not in _CORPORA:
+        config = default_data_config(recipe.train.seq_len, **{"seed": recipe.train.seed, **recipe.data})
+        _CORPORA[recipe.digest()] = config, build_corpus(config, progress=False)
+    return _CORPORA[recipe.digest()]
 
 
 def fim_share_by_length(recipe: Any, tokenizer: Tokenizer, windows: int = 400,
@@ -236,6 +242,30 @@ def boundary_tokens(tokenizer: Tokenizer, prefix: str, middle: str) -> dict[str,
     return {"spm_training": pieces(tokenizer.encode(prefix + middle)),
             "spm_prompt": pieces(tokenizer.encode(prefix)) + ["|"] + pieces(tokenizer.encode_infilling(middle)),
             "psm": pieces(tokenizer.encode(prefix)) + ["|"] + pieces(tokenizer.encode_infilling(middle))}
+
+
+def layout_strip(tokenizer: Tokenizer, prefix: str, middle: str, suffix: str, layout: str) -> list[tuple[str, str]]:
+    """The training example of ``layout`` (``psm`` or ``spm``) as ``(piece, part)`` pairs for a token-strip picture;
+    part is ``prefix``, ``middle``, ``suffix``, ``straddles`` (an SPM piece spanning the cut) or ``""`` (special)."""
+    from codellama_lite.fim import psm_ids, spm_ids
+
+    ids = (psm_ids if layout == "psm" else spm_ids)(prefix, middle, suffix, tokenizer)
+    specials = {tokenizer.prefix_id, tokenizer.suffix_id, tokenizer.middle_id, tokenizer.eot_id}
+    order = {"psm": ("prefix", "suffix", "middle"), "spm": ("", "suffix", "joint")}[layout]
+    strip, section, offset = [], -1, 0
+    for index in ids:
+        piece = tokenizer.id_to_piece(index)
+        if index in specials:
+            strip.append((piece, ""))
+            section, offset = section + 1, 0
+            continue
+        part = order[min(section, len(order) - 1)]
+        width = 1 if tokenizer.is_byte(index) else len(piece)
+        if part == "joint":  # enc(prefix + middle) carries one implicit space before the prefix
+            start, offset = offset - 1, offset + width
+            part = "prefix" if offset - 1 <= len(prefix) else "middle" if start >= len(prefix) else "straddles"
+        strip.append((piece, part))
+    return strip
 
 
 def splits_a_token(tokenizer: Tokenizer, prefix: str, middle: str) -> bool:
