@@ -87,3 +87,16 @@ def test_the_twins_differ_only_in_the_fim_rate():
     assert fim["data"]["fim_rate"] == 0.9 and plain["data"]["fim_rate"] == 0.0
     plain["data"]["fim_rate"] = 0.9
     assert plain == fim and recipes["fim"].digest() != recipes["no_fim"].digest()
+
+
+def test_layout_strips_label_every_piece_and_mark_the_straddling_one(small_tokenizer):
+    from codellama_lite.fim import psm_ids, spm_ids
+
+    prefix, middle, suffix = "def f(x):\n    ret", "urn x", "\n"
+    psm = fx.layout_strip(small_tokenizer, prefix, middle, suffix, "psm")
+    spm = fx.layout_strip(small_tokenizer, prefix, middle, suffix, "spm")
+    assert [small_tokenizer.piece_to_id(p) for p, _ in psm] == psm_ids(prefix, middle, suffix, small_tokenizer)
+    assert [small_tokenizer.piece_to_id(p) for p, _ in spm] == spm_ids(prefix, middle, suffix, small_tokenizer)
+    assert ("return", "straddles") in spm and "straddles" not in {part for _, part in psm}
+    assert [part for _, part in psm if part] == sorted((part for _, part in psm if part),
+                                                       key=("prefix", "suffix", "middle").index)
