@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from codellama_lite.train.cache import cache_root, trained
 from codellama_lite.train.recipe import Recipe, load_recipe
@@ -231,3 +231,44 @@ def format_plan(plan: list[PlannedStage]) -> str:
     lines.append(f"paper: ~{PAPER_A100_HOURS:,} A100-80GB hours for all {PAPER_MODELS} models (7B-70B x 3 variants); "
                  f"this 7B chain at {GPU_MFU:.0%} MFU is {total / PAPER_A100_HOURS:.1%} of it")
     return "\n".join(lines)
+
+
+# -- exact resume, shown live --------------------------------------------------------------------------------------------
+
+
+def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, every: int = 4,
+                    overrides: Sequence[str] = (), timeout: float = 300.0) -> dict[str, list[float]]:
+    """Train ``base`` twice in subprocesses — once straight through, once killed (SIGKILL) as soon as its first
+    checkpoint is complete and then resumed with ``--resume`` — and return both runs' losses per step.
+
+    The trainer saves data position and RNG state with each checkpoint (:mod:`codellama_lite.train.checkpoint`), so
+    the two lists should be equal, step for step.
+    """
+    import subprocess
+    import sys
+    import time
+
+    from codellama_lite.train import read_metrics
+    from codellama_lite.train.checkpoint import complete_checkpoints
+
+    folder = Path(folder)
+    args = [sys.executable, "-m", "codellama_lite", "train", "--recipe", "base", "--profile", profile,
+            "--max-steps", str(steps), "--checkpoint-every", str(every), "--no-progress"]
+    args += [item for override in overrides for item in ("--set", override)]
+    subprocess.run(args + ["--out", str(folder / "straight")], check=True, capture_output=True, timeout=timeout)
+    killed = subprocess.Popen(args + ["--out", str(folder / "killed")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not complete_checkpoints(folder / "killed") and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed.kill()
+    killed.wait()
+    subprocess.run(args + ["--out", str(folder / "killed"), "--resume"], check=True, capture_output=True,
+                   timeout=timeout)
+    return {name: _losses_by_step(read_metrics(folder / name)) for name in ("straight", "killed")}
+
+
+def _losses_by_step(rows: list[dict[str, Any]]) -> list[float]:
+    """The last logged loss of each step (a step logged before the kill and again after resuming counts once)."""
+    losses = {row["step"]: row["loss"] for row in rows}
+    return [losses[step] for step in sorted(losses)]
