@@ -201,7 +201,7 @@ def _check_stop_strings(generated: torch.Tensor, done: torch.Tensor, stopped_by_
                         stops: torch.Tensor, tokenizer: TokenizerLike, stop_strings: Sequence[str]) -> None:
     """Mark rows whose decoded continuation now contains a stop string."""
     for row in torch.nonzero(~done).flatten().tolist():
-        text = tokenizer.decode(generated[row].tolist())
+        text = decode_infilling(tokenizer, generated[row].tolist())
         if any(stop in text for stop in stop_strings):
             done[row] = True
             stopped_by_string[row] = True
@@ -215,7 +215,7 @@ def _completions(rows: list[list[int]], done: list[bool], stopped_by_string: lis
             row = row[: next(i for i, token in enumerate(row) if token in stop_ids)]
         elif finished:
             row = row[: _first_stop_string_end(row, tokenizer, stop_strings)]
-        text = None if tokenizer is None else truncate_at_stop(tokenizer.decode(row), stop_strings)
+        text = None if tokenizer is None else truncate_at_stop(decode_infilling(tokenizer, row), stop_strings)
         completions.append(Completion(row, text, "stop" if finished else "length"))
     return completions
 
@@ -224,7 +224,7 @@ def _first_stop_string_end(row: list[int], tokenizer: TokenizerLike | None, stop
     """The number of tokens up to the one that completed a stop string."""
     assert tokenizer is not None
     for end in range(1, len(row) + 1):
-        text = tokenizer.decode(row[:end])
+        text = decode_infilling(tokenizer, row[:end])
         if any(stop in text for stop in stop_strings):
             return end
     return len(row)
@@ -336,7 +336,8 @@ def sample_with(logits: torch.Tensor, temperature: float, top_p: float, uniforms
 
 def decode_infilling(tokenizer: TokenizerLike, ids: Sequence[int]) -> str:
     """Decode ``ids`` keeping a leading space: SentencePiece drops the space of a leading ``▁`` piece (the "implicit
-    space" it adds on encoding), which is wrong for a middle that continues a prefix.
+    space" it adds on encoding), which is wrong for any text that continues a prompt — a middle after its prefix, or
+    a function body (``▁▁▁▁return``) after its signature.
 
     Uses the tokenizer's own ``decode_infilling`` when it has one; otherwise decodes behind an anchor token and
     removes the anchor's text.

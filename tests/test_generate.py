@@ -149,3 +149,21 @@ def test_infill_with_a_real_model_runs_to_the_limit_or_eot(text_model, small_tok
     assert len(middles) == 2 and all(isinstance(m, str) for m in middles)
     again = infill(text_model, small_tokenizer, pairs, max_new_tokens=12, temperature=0.8, top_p=0.95, seed=0)
     assert middles == again
+
+
+def test_a_continuation_keeps_its_leading_spaces(small_tokenizer, monkeypatch):
+    """A function body starts with an indentation piece (``▁▁▁▁``); plain SentencePiece decoding would drop one of
+    its spaces (the implicit leading space), which makes every generated body an indentation error."""
+    import codellama_lite.generate as generation
+    from codellama_lite.config import ModelConfig
+    from codellama_lite.model import Transformer
+
+    body = small_tokenizer.encode_infilling("    return x + 1\n")
+    script = iter(body + [small_tokenizer.eos_id])
+    monkeypatch.setattr(generation, "sample_next", lambda logits, *args, **kwargs: torch.full(
+        (logits.shape[0],), next(script), dtype=torch.long))
+    model = Transformer(ModelConfig.preset("tiny", vocab_size=small_tokenizer.vocab_size)).eval()
+    prompt = small_tokenizer.encode("def f(x):\n", bos=True)
+    completion = generation.generate(model, [prompt], 32, stop_ids=(small_tokenizer.eos_id,), stop_strings=("\ndef",),
+                                     tokenizer=small_tokenizer)[0]
+    assert completion.text == "    return x + 1\n"
