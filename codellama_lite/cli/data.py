@@ -89,7 +89,7 @@ def _table(report: dict[str, Any]) -> str:
         if "tokens" in report:
             row += f", {report['tokens'][source]:,} tokens"
         lines.append(row)
-    lines.append(f"languages: " + ", ".join(f"{k} {v:,}" for k, v in report["languages"].items()))
+    lines.append("languages: " + ", ".join(f"{k} {v:,}" for k, v in report["languages"].items()))
     lines.append(f"duplicates removed: {report['exact_duplicates']:,} exact, {report['near_duplicates']:,} near; "
                  f"{len(report['skipped_files'])} files skipped (unreadable or not UTF-8)")
     lines.append(f"split: {report['train_documents']:,} train, {report['valid_documents']:,} validation documents")

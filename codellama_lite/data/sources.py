@@ -7,6 +7,8 @@ the packages this project depends on. Measured on CPython 3.11.7 with this proje
 ``builtin:stdlib`` (code)
     Every ``.py`` file of the standard library (:func:`codellama_lite.tokenizer.default_corpus_files`):
     about 1,790 files, 31.5 MB.
+``builtin:c-headers`` (code in another language)
+    The interpreter's C headers (``sysconfig.get_paths()["include"]``): about 190 files, 0.9 MB of C.
 ``builtin:pydoc-topics`` (natural language about code)
     ``pydoc_data.topics``: the Python language reference rendered as plain prose for ``help()`` — one document per
     topic, 79 documents, 0.46 MB.
@@ -110,7 +112,7 @@ def pydoc_topic_documents(source: str) -> list[Document]:
     return [Document(text, source, "text", f"{where}#{name}") for name, text in sorted(topics.items())]
 
 
-BUILTIN_SOURCES = ("builtin:stdlib", "builtin:pydoc-topics", "builtin:prose", "builtin:toyworld")
+BUILTIN_SOURCES = ("builtin:stdlib", "builtin:c-headers", "builtin:pydoc-topics", "builtin:prose", "builtin:toyworld")
 TOYWORLD_DOCUMENTS = 4000  # default count of builtin:toyworld; builtin:toyworld:N asks for N
 
 
@@ -136,10 +138,23 @@ def builtin_files(name: str) -> list[Path]:
         return default_corpus_files()
     if name == "builtin:prose":
         return stdlib_prose_files() + dependency_notice_files()
+    if name == "builtin:c-headers":
+        return sorted(Path(sysconfig.get_paths()["include"]).rglob("*.h"))
     raise ValueError(f"unknown builtin source {name!r}; known: {', '.join(BUILTIN_SOURCES)}")
 
 
 # --- Reading --------------------------------------------------------------------------------------------------------
+
+
+def locate(entry: str) -> Path:
+    """A user's path as given; a relative path into a folder the workbook ships (``data_samples/languages``) that is
+    not under the working directory is read from the installed copy (a notebook or a wheel runs elsewhere)."""
+    from codellama_lite.resources import SHIPPED, resource_dir
+
+    path = Path(entry)
+    if path.is_absolute() or path.exists() or not path.parts or path.parts[0] not in SHIPPED:
+        return path
+    return resource_dir(path.parts[0]).joinpath(*path.parts[1:])
 
 
 def read_entry(entry: str, source: str, max_documents: int | None) -> tuple[list[Document], list[str]]:
@@ -152,7 +167,7 @@ def read_entry(entry: str, source: str, max_documents: int | None) -> tuple[list
         return pydoc_topic_documents(source)[:max_documents], []
     if entry.startswith("builtin:toyworld"):
         return toyworld_documents(entry, source, max_documents), []
-    files = builtin_files(entry) if entry.startswith("builtin:") else corpus_files(entry)
+    files = builtin_files(entry) if entry.startswith("builtin:") else corpus_files(locate(entry))
     texts, report = read_corpus(files, max_files=max_documents)
     skipped = set(report.skipped)
     read = [path for path in files if str(path) not in skipped]

@@ -18,7 +18,6 @@ It lives in ``codellama_lite.train`` beside the cache and the recipes it compose
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,32 +56,13 @@ def stage_names() -> list[str]:
 # -- recipes of the chain ----------------------------------------------------------------------------------------------
 
 
-def resolve_shipped_paths(recipe: Recipe) -> Recipe:
-    """``recipe`` with each relative source path that names a shipped folder (``data_samples/languages``) made
-    absolute, so the recipe reads the same files whatever the working directory (a notebook runs elsewhere)."""
-    from codellama_lite.resources import SHIPPED, resource_dir
-
-    sources = recipe.data.get("sources")
-    if not sources:
-        return recipe
-    resolved = {}
-    for name, entries in sources.items():
-        resolved[name] = []
-        for entry in entries:
-            first = Path(entry).parts[0] if not str(entry).startswith("builtin:") and Path(entry).parts else ""
-            if first in SHIPPED and not Path(entry).is_absolute():
-                entry = str(resource_dir(first).joinpath(*Path(entry).parts[1:]))
-            resolved[name].append(entry)
-    return dataclasses.replace(recipe, data={**recipe.data, "sources": resolved})
-
-
 def stage_recipe(name: str, profile: str, parent_export: str | Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Recipe:
     """The recipe of stage ``name`` for ``profile``, starting from ``parent_export`` (a previous stage's ``final/``)."""
     values = dict(overrides or {})
     if parent_export is not None:
         values["init.from"] = str(parent_export)
-    return resolve_shipped_paths(load_recipe(name, profile, values))
+    return load_recipe(name, profile, values)
 
 
 def control_recipe(profile: str, parent_export: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
