@@ -120,3 +120,34 @@ def plot_verdicts(results: Sequence, ax=None, title: str = "verdicts"):
     ax.bar(statuses, tally)
     ax.set(ylabel="samples", title=title)
     return ax
+
+
+def plot_score_panels(panels: Mapping[str, Mapping[str, object]], title: str = ""):
+    """Side-by-side bar panels of pass@k in percent, one panel per source (e.g. our model on the toy benchmark, the
+    synthetic sampler, the paper on HumanEval). A bar's value is a :class:`~codellama_lite.evaluation.passk.PassAtK`
+    (drawn with its interval) or a plain percentage (a published number, no interval). Panels share no axis meaning
+    beyond "percent": they are different benchmarks, and each panel's title says which."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True,
+                             layout="constrained")
+    for ax, (name, bars) in zip(axes.flat, panels.items()):
+        labels = list(bars)
+        values, errors = zip(*(_percent_and_error(bars[label]) for label in labels))
+        drawn = ax.bar(range(len(labels)), values, color=[f"C{i % 10}" for i in range(len(labels))])
+        measured = [i for i, label in enumerate(labels) if hasattr(bars[label], "low")]
+        if measured:
+            ax.errorbar(measured, [values[i] for i in measured], yerr=list(zip(*(errors[i] for i in measured))),
+                        fmt="none", ecolor="black", capsize=3)
+        ax.bar_label(drawn, [f"{value:.0f}" for value in values], fontsize=8, padding=2)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=9)
+    axes.flat[0].set(ylabel="pass@k (%)", ylim=(0, 105))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _percent_and_error(value) -> tuple[float, tuple[float, float]]:
+    """A bar's height and its (below, above) error in percent: a PassAtK's interval, none for a plain number."""
+    if hasattr(value, "low"):
+        return 100 * value.value, (100 * (value.value - value.low), 100 * (value.high - value.value))
+    return float(value), (0.0, 0.0)
