@@ -250,10 +250,17 @@ def meta_params(config: ModelConfig) -> dict[str, Any]:
     if config.rope_scaling is not None:
         raise ValueError(f"Meta's params.json cannot hold rope_scaling={config.rope_scaling}; export with export_hf")
     params: dict[str, Any] = {"dim": config.dim, "n_layers": config.n_layers, "n_heads": config.n_heads,
-                              "n_kv_heads": config.kv_heads, "vocab_size": config.vocab_size,
-                              "multiple_of": config.multiple_of, "ffn_dim_multiplier": config.ffn_dim_multiplier,
+                              "n_kv_heads": config.kv_heads, "vocab_size": config.vocab_size, **_meta_ffn(config),
                               "norm_eps": config.norm_eps, "rope_theta": config.rope_theta}
     return {key: value for key, value in params.items() if value is not None}
+
+
+def _meta_ffn(config: ModelConfig) -> dict[str, Any]:
+    """``params.json`` states the FFN width only through Llama's rule (:attr:`ModelConfig.hidden_dim`); an explicit
+    width (from a Hugging Face ``intermediate_size``) is written as the multiplier that gives it exactly."""
+    if config.ffn_dim is None or config.replace(ffn_dim=None).hidden_dim == config.ffn_dim:
+        return {"multiple_of": config.multiple_of, "ffn_dim_multiplier": config.ffn_dim_multiplier}
+    return {"multiple_of": 1, "ffn_dim_multiplier": (config.ffn_dim + 0.5) / int(2 * 4 * config.dim / 3)}
 
 
 def config_from_meta(params: dict[str, Any], vocab_size: int, source: str = "params.json") -> ModelConfig:

@@ -165,3 +165,18 @@ def test_unsupported_hf_features_are_refused(model, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="rope_type"):
         import_hf(tmp_path)
+
+
+@pytest.mark.parametrize("ffn_dim", [176, 200, 600])
+def test_a_hugging_face_ffn_width_survives_the_meta_format(tmp_path, ffn_dim):
+    """A Hugging Face config states the FFN width (intermediate_size); Meta's params.json only states Llama's rule."""
+    from _models import random_model
+
+    model = random_model(ModelConfig(dim=64, n_layers=1, n_heads=4, vocab_size=50, ffn_dim=ffn_dim))
+    export_hf(model, tmp_path / "hf")
+    export_meta(import_hf(tmp_path / "hf"), tmp_path / "meta")
+    back = import_meta(tmp_path / "meta")
+    assert back.config.hidden_dim == ffn_dim
+    tokens = torch.tensor([[1, 7, 9, 22]])
+    with torch.no_grad():
+        assert torch.allclose(back(tokens), model(tokens), atol=1e-5)
