@@ -54,6 +54,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
 fi
 
 bin=$(dirname "$py")
+# A --system-site-packages venv imports the system's Jupyter packages; let JupyterLab find their front-end extensions
+# (ipywidgets' widget manager) under the base interpreter's share/jupyter too.
+JUPYTER_PATH="$("$py" -c 'import sys; print(sys.base_prefix)')/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+export JUPYTER_PATH
 case "$action" in
     workbook) exec "$bin/codellama-lite" workbook "$@" ;;
     lab) exec "$py" -m jupyter lab notebooks/ "$@" ;;

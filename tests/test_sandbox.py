@@ -118,7 +118,11 @@ def test_candidate_output_is_kept_for_humans_but_never_decides(sandbox):
 
 
 def test_candidate_runs_unprivileged_in_a_private_tmp(sandbox):
-    test = "uid, cwd, files = f()\nassert uid != 0 and files == []\n"
+    from codellama_lite.evaluation.sandbox_isolation import scratch_interpreter_paths
+
+    # Empty but for the interpreter's own folders when it lives under /tmp (a virtual environment there).
+    exposed = sorted({Path(path).parts[2] for path in scratch_interpreter_paths() if path.startswith("/tmp/")})
+    test = f"uid, cwd, files = f()\nassert uid != 0 and sorted(files) == {exposed!r}\n"
     candidate = "import os\ndef f():\n    return os.getuid(), os.getcwd(), os.listdir('.')\n"
     verdict = sandbox.run_one(_program(candidate, test))
     if os.geteuid() == 0 or "mntns" in sandbox.isolation:
