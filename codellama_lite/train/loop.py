@@ -96,6 +96,7 @@ class Run:
         """Refuse to overwrite a run; on resume, insist on the same recipe."""
         recipe_file = self.out / RECIPE_FILE
         held = recipe_file.exists() or ckpt.complete_checkpoints(self.out) or (self.out / "metrics.jsonl").exists()
+        barrier(self.world)  # every rank has looked before rank 0 writes the recipe below
         if held and not resume:
             raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if resume and recipe_file.exists():
