@@ -168,12 +168,17 @@ def _pipeline_sentence(start: str, steps: list[Step], ending: str = "and return 
 
 # -- the families -------------------------------------------------------------------------------------------------
 
+def _pipeline(family: str, var: str, inputs, returns: str, make_step, rng: random.Random) -> Spec:
+    """One to three steps applied to ``var`` in turn, then ``return var`` (difficulty = steps)."""
+    steps = [make_step(rng) for _ in range(_step_count(rng))]
+    return Spec(family, len(steps), "_then_".join(s.name for s in steps), var, inputs, returns,
+                _pipeline_sentence(var, steps), tuple(f"{var} = {s.code}" for s in steps) + (f"return {var}",),
+                (family,) + tuple(s.kind for s in steps))
+
+
 def arithmetic(rng: random.Random) -> Spec:
     """``x = x + 3`` / ``x = x * 2`` / ``return x``: one to three integer steps (difficulty = steps)."""
-    steps = [arithmetic_step(rng) for _ in range(_step_count(rng))]
-    return Spec("arithmetic", len(steps), "_then_".join(s.name for s in steps), "x", INT, "int",
-                _pipeline_sentence("x", steps), tuple(f"x = {s.code}" for s in steps) + ("return x",),
-                ("arithmetic",) + tuple(s.kind for s in steps))
+    return _pipeline("arithmetic", "x", INT, "int", arithmetic_step, rng)
 
 
 def conditional(rng: random.Random) -> Spec:
@@ -193,10 +198,7 @@ def conditional(rng: random.Random) -> Spec:
 
 def string(rng: random.Random) -> Spec:
     """``s = s[::-1]`` / ``s = s.upper()`` / ``return s``: one to three string steps (difficulty = steps)."""
-    steps = [string_step(rng) for _ in range(_step_count(rng))]
-    return Spec("string", len(steps), "_then_".join(s.name for s in steps), "s", TEXT, "str",
-                _pipeline_sentence("s", steps), tuple(f"s = {s.code}" for s in steps) + ("return s",),
-                ("string",) + tuple(s.kind for s in steps))
+    return _pipeline("string", "s", TEXT, "str", string_step, rng)
 
 
 def lists(rng: random.Random) -> Spec:
