@@ -129,14 +129,11 @@ class Run:
         return Tokenizer(own)
 
     def _model_config(self) -> ModelConfig:
-        fields = dict(self.recipe.model)
-        preset = fields.pop("preset", "toy")
-        vocab = fields.pop("vocab_size", self.tokenizer.vocab_size)
-        if vocab < self.tokenizer.vocab_size:
-            raise ValueError(f"model.vocab_size = {vocab} cannot hold the tokenizer's {self.tokenizer.vocab_size} "
-                             f"pieces ({self.out / 'tokenizer.model'})")
-        config = ModelConfig.preset(preset, vocab_size=vocab, **fields)
-        return config.replace(max_seq_len=max(config.max_seq_len, self.cfg.seq_len))
+        config = model_config(self.recipe, self.tokenizer.vocab_size)
+        if config.vocab_size < self.tokenizer.vocab_size:
+            raise ValueError(f"model.vocab_size = {config.vocab_size} cannot hold the tokenizer's "
+                             f"{self.tokenizer.vocab_size} pieces ({self.out / 'tokenizer.model'})")
+        return config
 
     def _model(self) -> torch.nn.Module:
         if self.recipe.init.source:
@@ -226,9 +223,7 @@ class Run:
         total, count = torch.zeros((), device=self.world.device), 0
         for start in range(0, len(self.valid), self.cfg.micro_batch):
             batch = self.valid[start:start + self.cfg.micro_batch].to(self.world.device)
-            with self._autocast():
-                logits = self.model(batch[:, :-1])
-            total += F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+            total += summed_loss(self.model, batch, self._autocast)
             count += batch[:, 1:].numel()
         self.model.train()
         return (total / count).item()
@@ -276,6 +271,13 @@ class Run:
                 f"tokenizer {self.tokenizer.vocab_size} pieces")
 
 
+def summed_loss(model: torch.nn.Module, batch: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """The next-token cross-entropy of a batch of ``seq_len + 1``-token windows, summed over its target tokens."""
+    with autocast():
+        logits = model(batch[:, :-1])
+    return F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+
+
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[torch.Tensor], lr: float,
                grad_clip: float, world: World, autocast=contextlib.nullcontext) -> tuple[float, float]:
     """One optimizer step over ``batches`` (this rank's micro-batches of ``seq_len + 1`` tokens, see the module
@@ -285,9 +287,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches
     global_targets = all_reduce_sum(torch.tensor(float(targets), device=device), world)
     loss_sum = torch.zeros((), device=device)
     for batch in batches:
-        with autocast():
-            logits = model(batch[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+        loss = summed_loss(model, batch, autocast)
         (loss * gradient_scale(world) / global_targets).backward()
         loss_sum += loss.detach()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf)
@@ -311,12 +311,18 @@ def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
 
 
-def dry_run(recipe: Recipe, world_size: int = 1) -> dict[str, Any]:
-    """Check a recipe without data or memory: the model built on ``meta``, its size and batch arithmetic."""
+def model_config(recipe: Recipe, tokenizer_pieces: int) -> ModelConfig:
+    """The model a recipe asks for: its preset with the ``[model]`` fields over it, the vocabulary the tokenizer's
+    unless the recipe sets one, and a rotary table at least as long as the training sequences."""
     fields = dict(recipe.model)
     preset = fields.pop("preset", "toy")
-    vocab = fields.pop("vocab_size", recipe.tokenizer.vocab_size + 16)
-    config = ModelConfig.preset(preset, vocab_size=vocab, **fields)
+    config = ModelConfig.preset(preset, vocab_size=fields.pop("vocab_size", tokenizer_pieces), **fields)
+    return config.replace(max_seq_len=max(config.max_seq_len, recipe.train.seq_len))
+
+
+def dry_run(recipe: Recipe, world_size: int = 1) -> dict[str, Any]:
+    """Check a recipe without data or memory: the model built on ``meta``, its size and batch arithmetic."""
+    config = model_config(recipe, recipe.tokenizer.vocab_size + 16)  # + Code Llama's 16 extra pieces
     model = Transformer(config, device="meta")
     default_data_config(recipe.train.seq_len, **recipe.data)
     arithmetic = recipe.batch_arithmetic(world_size)
