@@ -1,4 +1,4 @@
-"""Small file helpers every chapter shares: atomic writes and JSONL records.
+"""Small file helpers every chapter shares: atomic writes, JSONL records and the cache folder.
 
 A file is written to a temporary sibling and renamed into place, so an interrupted run never leaves a half-written
 model, checkpoint or results file behind.
@@ -14,6 +14,13 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+CACHE_ENV_VAR = "CODELLAMA_LITE_CACHE"
+
+
+def cache_root() -> Path:
+    """Where trained runs and generated data are kept: ``$CODELLAMA_LITE_CACHE``, else ``~/.cache/codellama-lite``."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "codellama-lite")
 
 
 @contextlib.contextmanager

@@ -221,14 +221,19 @@ def export_hf(model: Transformer, directory: str | Path) -> Path:
     return directory
 
 
+def read_config(directory: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` of a Hugging Face Llama folder's ``config.json`` (no weights read)."""
+    config_path = Path(directory) / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"no config.json in {directory}")
+    return config_from_hf(json.loads(config_path.read_text(encoding="utf-8")), str(config_path))
+
+
 def import_hf(directory: str | Path, device: torch.device | str | None = None,
               dtype: torch.dtype | None = None) -> Transformer:
     """Load a Hugging Face Llama checkpoint (single or sharded safetensors) as a :class:`Transformer`."""
     directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"no config.json in {directory}")
-    config = config_from_hf(json.loads(config_path.read_text(encoding="utf-8")), str(config_path))
+    config = read_config(directory)
     if (directory / HF_WEIGHTS).is_file():
         state = load_file(str(directory / HF_WEIGHTS))
     elif (directory / HF_INDEX).is_file():

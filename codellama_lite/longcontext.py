@@ -261,48 +261,48 @@ def lcft_arms(base_theta: float = 1e4, factor: int = LCFT_FACTOR) -> dict[str, d
     }
 
 
-def train_base(profile: str, out_dir: str | Path, theta: float = 1e4,
-               overrides: dict[str, Any] | None = None) -> Path:
-    """The short-context base model (the ``base`` recipe with RoPE base ``theta``); reused when already exported."""
-    from codellama_lite.train import load_recipe, train
+def base_recipe(profile: str, theta: float = 1e4, overrides: dict[str, Any] | None = None) -> Any:
+    """The short-context base: the ``base`` recipe of ``profile`` with RoPE base ``theta`` (set only where the recipe
+    has another, so the cached model of chapters 2-3 is the one reused when it already matches)."""
+    from codellama_lite.train import load_recipe
 
-    final = Path(out_dir) / "final"
-    if (final / "config.json").is_file():
-        return final
-    recipe = load_recipe("base", profile=profile, overrides={"model.rope_theta": theta, **(overrides or {})})
-    return Path(train(recipe, out_dir))
+    recipe = load_recipe("base", profile=profile, overrides=overrides)
+    model = dict(recipe.model)
+    current = model.get("rope_theta", ModelConfig.preset(model.get("preset", "toy")).rope_theta)
+    if current != theta:
+        recipe = load_recipe("base", profile=profile, overrides={"model.rope_theta": theta, **(overrides or {})})
+    return recipe
 
 
-def run_lcft_arms(base_dir: str | Path, out_dir: str | Path, profile: str,
-                  overrides: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Fine-tune the base export ``base_dir`` in each arm of :func:`lcft_arms` with the ``lcft`` recipe; returns
-    each arm's exported folder (``base_dir`` itself for "no LCFT"). Finished arms are reused.
+def train_base(profile: str, theta: float = 1e4, overrides: dict[str, Any] | None = None) -> Path:
+    """The exported short-context base model (:func:`base_recipe`), trained once through the cache."""
+    from codellama_lite.train.cache import trained
 
-    The recipe sets the base through ``init.rope_theta``; position interpolation starts from a copy of the base
-    export whose ``config.json`` carries the linear ``rope_scaling``, which the fine-tuned export keeps.
+    return trained(base_recipe(profile, theta, overrides))
+
+
+def lcft_recipes(base_dir: str | Path, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``lcft`` recipe of each fine-tuned arm of :func:`lcft_arms`, starting from the export ``base_dir``.
+
+    The arm sets the base through ``init.rope_theta`` and position interpolation through ``init.rope_scaling``
+    (the fine-tuned export keeps it); the base-1e6 arm is then the chain's own ``lcft`` stage (chapter 5 reuses it).
     """
-    from codellama_lite.interop import export_hf, import_hf
-    from codellama_lite.train import load_recipe, train
+    from codellama_lite.interop import read_config
+    from codellama_lite.train import load_recipe
 
-    base_dir, out_dir = Path(base_dir), Path(out_dir)
-    base_theta = import_hf(base_dir).config.rope_theta
-    folders: dict[str, Path] = {}
-    for index, (name, arm) in enumerate(lcft_arms(base_theta).items()):
-        if not arm["finetune"]:
-            folders[name] = base_dir
-            continue
-        arm_dir = out_dir / f"arm{index}"
-        if (arm_dir / "final" / "config.json").is_file():
-            folders[name] = arm_dir / "final"
-            continue
-        start = base_dir
-        if arm["rope_scaling"] is not None:
-            start = export_hf(with_rope(import_hf(base_dir), rope_scaling=arm["rope_scaling"]), arm_dir / "init")
-            (start / "tokenizer.model").write_bytes((base_dir / "tokenizer.model").read_bytes())
-        recipe = load_recipe("lcft", profile=profile, overrides={"init.from": str(start),
-                                                                 "init.rope_theta": arm["theta"],
-                                                                 **(overrides or {})})
-        folders[name] = Path(train(recipe, arm_dir))
+    base_theta = read_config(base_dir).rope_theta
+    return {name: load_recipe("lcft", profile=profile, overrides={
+                "init.from": str(base_dir), "init.rope_theta": arm["theta"],
+                "init.rope_scaling": arm["rope_scaling"] or {}, **(overrides or {})})
+            for name, arm in lcft_arms(base_theta).items() if arm["finetune"]}
+
+
+def run_lcft_arms(base_dir: str | Path, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Every arm's exported folder (``base_dir`` itself for "no LCFT"), each fine-tuned once through the cache."""
+    from codellama_lite.train.cache import trained
+
+    folders = {"no LCFT": Path(base_dir)}
+    folders.update({name: trained(recipe) for name, recipe in lcft_recipes(base_dir, profile, overrides).items()})
     return folders
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.longcontext import (QUESTION, RetrievalExample, context_cost, decay_bound, filler_lines,
+from codellama_lite.longcontext import (QUESTION, lcft_recipes, run_lcft_arms, train_base, RetrievalExample, context_cost, decay_bound, filler_lines,
                                         frequency_ratios, kv_cache_bytes, long_documents, loss_per_position,
                                         retrieval_accuracy, retrieval_correct, retrieval_example, scaling_methods,
                                         unseen_pairs, wavelengths, with_rope)
@@ -127,3 +127,28 @@ def test_retrieval_accuracy_grid_on_a_random_model(tiny, small_tokenizer, texts)
     accuracy = retrieval_accuracy(tiny, small_tokenizer, texts, lengths=[64, 128], depths=[0.0, 1.0], per_cell=2)
     assert accuracy.shape == (2, 2) and ((accuracy >= 0) & (accuracy <= 1)).all()
     assert accuracy.sum() == 0  # a random model does not retrieve
+
+
+def test_lcft_arms_fine_tune_through_the_cache_with_their_base_and_scaling(tmp_path, monkeypatch):
+    from codellama_lite.interop import read_config
+    from codellama_lite.train import chain
+
+    monkeypatch.setenv("CODELLAMA_LITE_CACHE", str(tmp_path))
+    base = train_base("smoke", theta=1e4, overrides={"train.max_steps": 2})
+    assert train_base("smoke", theta=1e4, overrides={"train.max_steps": 2}) == base  # the second call trains nothing
+    folders = run_lcft_arms(base, "smoke", overrides={"train.max_steps": 1})
+    configs = {name: read_config(folder) for name, folder in folders.items()}
+    assert folders["no LCFT"] == base and configs["no LCFT"].rope_theta == 1e4
+    assert configs["LCFT, base 10000"].rope_theta == 1e4 and configs["LCFT, base 10000"].rope_scaling is None
+    assert configs["LCFT, PI x4"].rope_theta == 1e4
+    assert configs["LCFT, PI x4"].rope_scaling == {"rope_type": "linear", "factor": 4.0}
+    assert configs["LCFT, base 1e6"].rope_theta == 1e6 and configs["LCFT, base 1e6"].rope_scaling is None
+    chain_lcft = chain.stage_recipe("lcft", "smoke", base, {"train.max_steps": 1})
+    assert lcft_recipes(base, "smoke", {"train.max_steps": 1})["LCFT, base 1e6"].digest() == chain_lcft.digest()
+
+
+def test_a_bad_rope_scaling_in_a_recipe_is_named():
+    from codellama_lite.train import load_recipe
+
+    with pytest.raises(ValueError, match="rope_scaling"):
+        load_recipe("lcft", "smoke", {"init.rope_scaling": "linear"})

@@ -141,6 +141,21 @@ def test_training_documents_are_train_problems_with_solutions():
         assert not any(prompt in document for prompt in test_prompts)
 
 
+def test_training_documents_are_kept_in_the_cache_and_reread_unchanged(tmp_path, monkeypatch):
+    from codellama_lite.toyworld import documents as module
+
+    monkeypatch.setenv("CODELLAMA_LITE_CACHE", str(tmp_path))
+    made = module.training_documents(2, 5)
+    assert [path.parent.name for path in tmp_path.rglob("*.json")] == ["toyworld"]
+    def drawn_again(seed: int, count: int) -> list[str]:
+        raise RuntimeError("drawn again, not read back")
+
+    monkeypatch.setattr(module, "_draw_documents", drawn_again)
+    assert module.training_documents(2, 5) == made
+    with pytest.raises(RuntimeError, match="drawn again"):
+        module.training_documents(2, 6)
+
+
 def test_bad_requests_name_the_value():
     with pytest.raises(ValueError, match="'tests'"):
         problems("tests", 0, 3)

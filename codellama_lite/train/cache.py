@@ -11,20 +11,16 @@ call. Runs live in ``$CODELLAMA_LITE_CACHE`` (default ``~/.cache/codellama-lite`
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from codellama_lite.fileio import cache_root
 from codellama_lite.train.loop import FINAL_DIR, train
 from codellama_lite.train.recipe import Recipe, load_recipe
 
-ENV_VAR = "CODELLAMA_LITE_CACHE"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "codellama-lite")
+CACHED_PARTS = ("runs", "selfinstruct", "toyworld")  # trained runs, self-instruct data, toy-world training text
 
 
 def run_dir(recipe: Recipe) -> Path:
@@ -59,7 +55,8 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def clear_cache() -> Path:
-    """Remove every cached run; returns the folder removed."""
+    """Remove every cached run and the generated data kept beside them; returns the cache folder."""
     root = cache_root()
-    shutil.rmtree(root / "runs", ignore_errors=True)
+    for part in CACHED_PARTS:
+        shutil.rmtree(root / part, ignore_errors=True)
     return root

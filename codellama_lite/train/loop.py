@@ -144,6 +144,8 @@ class Run:
                                  f"tokenizer's {self.tokenizer.vocab_size}")
             if self.recipe.init.rope_theta > 0:
                 model.config = model.config.replace(rope_theta=self.recipe.init.rope_theta)
+            if self.recipe.init.rope_scaling:
+                model.config = model.config.replace(rope_scaling=dict(self.recipe.init.rope_scaling))
             model.config = model.config.replace(max_seq_len=max(model.config.max_seq_len, self.cfg.seq_len))
             model.reset_rope(model.config.rope_theta, max_seq_len=model.config.max_seq_len)
         else:

@@ -22,9 +22,10 @@ import dataclasses
 import hashlib
 import json
 import tomllib
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from codellama_lite.profiles import check_profile
 
@@ -81,6 +82,9 @@ class InitConfig:
 
     source: str = ""  # TOML key "from"
     rope_theta: float = 0.0  # > 0: change RoPE's base at the start (long-context fine-tuning: 1e4 -> 1e6, §2.4)
+    # non-empty: fine-tune with this Hugging Face rope_scaling (e.g. position interpolation, {rope_type = "linear",
+    # factor = 4.0}; Code Llama appendix G compares it with the base change); empty keeps the export's own
+    rope_scaling: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -252,8 +256,11 @@ def _typed(cls: type, section: dict[str, Any], where: str) -> Any:
 
 
 def _has_type(value: Any, expected: Any) -> bool:
-    if get_origin(expected) is not None:
+    origin = get_origin(expected)
+    if origin in (Union, types.UnionType):
         return any(_has_type(value, arg) for arg in get_args(expected))
+    if origin is not None:  # a parametrized container such as dict[str, Any]: its kind is checked
+        return isinstance(value, origin)
     if expected is type(None):
         return value is None
     if expected is int:
