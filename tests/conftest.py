@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 # The small tokenizer every chapter's tests may reuse: Code Llama's layout at a toy size.
@@ -45,3 +47,23 @@ def humaneval_problems():
     from codellama_lite.evaluation.humaneval import load_humaneval
 
     return load_humaneval()
+
+
+# Generated code runs only inside the sandbox, which refuses machines that cannot isolate it (no PID, network and
+# mount namespaces: a chroot, a container whose seccomp profile forbids unshare). There a test that needs it fails
+# with IsolationError, directly or in a command's or notebook's output; it is reported as skipped, with that reason,
+# unless CODELLAMA_LITE_REQUIRE_SANDBOX=1 (set by .ci/run, where the sandbox must work).
+ISOLATION_REFUSED = ("IsolationError", "below the minimum 'namespaces'")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and os.environ.get("CODELLAMA_LITE_REQUIRE_SANDBOX") != "1":
+        text = str(report.longrepr)
+        if any(marker in text for marker in ISOLATION_REFUSED):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0,
+                               "Skipped: this machine cannot isolate generated code (IsolationError); "
+                               "set CODELLAMA_LITE_REQUIRE_SANDBOX=1 to make this a failure")
