@@ -134,7 +134,7 @@ def test_the_control_swaps_specs_so_following_the_spec_fails(world):
 def test_training_documents_are_train_problems_with_solutions():
     documents = training_documents(0, 12)
     test_prompts = {p.prompt for p in problems("test", 0, 200)}
-    assert len(documents) == 12 and sum(d.count("\ndef ") + 1 for d in documents) > 12
+    assert len(documents) == 12 and all(d.startswith("def ") and d.count("\ndef ") == 0 for d in documents)
     for document in documents:
         compile(document, "<document>", "exec")
         assert '"""' in document and "return" in document
