@@ -147,6 +147,24 @@ def long_documents(tokenizer: Tokenizer, texts: Sequence[str], length: int, coun
     return torch.tensor(windows)
 
 
+def toy_module_texts(count: int, length: int, seed: int = 0) -> list[str]:
+    """Up to ``count`` long files made of unseen toy problems (the ``test`` split, with their solutions), one after
+    another, each of roughly ``length`` tokens or more: held-out code the laptop models know well, so that a loss
+    rising past the training length shows positions the model cannot handle rather than text it never learned."""
+    from codellama_lite.toyworld.splits import iter_problems
+
+    per_text = length // 60 + 8  # a toy problem is 80-130 tokens: ample
+    texts, current = [], []
+    for problem in iter_problems("test", seed):
+        current.append(problem.source())
+        if len(current) == per_text:
+            texts.append("\n\n".join(current))
+            current = []
+            if len(texts) == count:
+                break
+    return texts
+
+
 @torch.no_grad()
 def loss_per_position(model: Transformer, documents: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
     """Mean next-token cross-entropy at each position ``(length - 1,)`` over ``documents`` ``(n, length)``."""

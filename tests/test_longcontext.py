@@ -152,3 +152,16 @@ def test_a_bad_rope_scaling_in_a_recipe_is_named():
 
     with pytest.raises(ValueError, match="rope_scaling"):
         load_recipe("lcft", "smoke", {"init.rope_scaling": "linear"})
+
+
+def test_toy_modules_are_long_files_of_unseen_problems(small_tokenizer):
+    from codellama_lite.longcontext import toy_module_texts
+    from codellama_lite.toyworld import training_documents
+
+    texts = toy_module_texts(2, 512)
+    assert len(texts) == 2 and texts[0] != texts[1]
+    windows = long_documents(small_tokenizer, texts, 512, 2)
+    assert windows.shape == (2, 512)
+    seen = set(training_documents(0, 200))
+    assert not any(problem in seen for text in texts for problem in text.split("\n\n"))
+    assert texts[0].count("\ndef ") >= 10
