@@ -121,8 +121,16 @@ SUMMARY_KEYS = (
     (4, "LCFT with RoPE base 1e6 retrieves keys past the training length",
      "Table 17: key retrieval near 100% at 16K after LCFT, poor before", "retrieval_4x no LCFT",
      "retrieval_4x LCFT, base 1e6", "> 0"),
-    (3, "FIM training costs little left-to-right loss",
-     "§2.3 / Table 14: infilling costs ~0-1 pass@1 point at 7B", "l2r_loss no FIM", "l2r_loss FIM 0.9", "> 0"),
+    (3, "FIM model (SPM) infills single lines better than FIM-0 (prefix)",
+     "Table 14 / Bavarian et al.: FIM models infill; left-to-right ones cannot see the suffix",
+     "infill_single-line_no_fim_l2r", "infill_single-line_fim_spm", "> 0"),
+)
+# Rows whose figure a notebook publishes with its interval: (chapter, finding, paper, key, interval key, scale,
+# direction); ours = summary[key] / scale.
+SUMMARY_INTERVALS = (
+    (3, "FIM training costs left-to-right pass@1 (FIM 0.9 - FIM 0)",
+     "Table 5: -0.6 (7B), -1.1 (13B) points of pass@k: a small cost", "fim_pass1_delta_points",
+     "fim_pass1_delta_ci", 100.0, "< 0"),
 )
 
 
@@ -132,6 +140,15 @@ def rows_from_summary(summary: Mapping[str, Any]) -> list[Finding]:
     for notebook in summary.get("notebooks", []):
         figures.update(notebook.get("figures", {}))
     rows = []
+    for chapter, finding, paper, key, interval, scale, direction in SUMMARY_INTERVALS:
+        command = f"codellama-lite workbook {chapter:02d}"
+        value, bounds = figures.get(key), figures.get(interval)
+        if isinstance(value, (int, float)) and isinstance(bounds, list) and len(bounds) == 2:
+            rows.append(Finding(chapter, finding, paper, value / scale, bounds[0] / scale, bounds[1] / scale,
+                                direction, command, f"{key!r} with {interval!r}"))
+        else:
+            rows.append(Finding(chapter, finding, paper, None, None, None, direction, command,
+                                f"key figures {key!r} / {interval!r} not in the summary"))
     for chapter, finding, paper, minus, plus, direction in SUMMARY_KEYS:
         command = f"codellama-lite workbook {chapter:02d}"
         if isinstance(figures.get(minus), (int, float)) and isinstance(figures.get(plus), (int, float)):
@@ -141,7 +158,7 @@ def rows_from_summary(summary: Mapping[str, Any]) -> list[Finding]:
         else:
             rows.append(Finding(chapter, finding, paper, None, None, None, direction, command,
                                 f"key figures {minus!r} / {plus!r} not in the summary"))
-    return rows
+    return sorted(rows, key=lambda row: row.chapter)
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:

@@ -34,7 +34,16 @@ def test_rows_from_summary_written_by_the_workbook(tmp_path):
     rows = fd.rows_from_summary(fd.read_summary(path))
     lcft = next(row for row in rows if row.chapter == 4 and "loss" in row.finding)
     assert lcft.ours == pytest.approx(-1.0) and lcft.reproduced is True
-    assert next(row for row in rows if row.chapter == 3).verdict() == "not measured"
+    assert {row.verdict() for row in rows if row.chapter == 3} == {"not measured"}
+    write_summary(path, NotebookRun("03_fill_in_the_middle.ipynb", "ok", 1.0,
+                                    {"fim_pass1_delta_points": -14.0, "fim_pass1_delta_ci": [-21.0, -7.0],
+                                     "infill_single-line_no_fim_l2r": 0.39, "infill_single-line_fim_spm": 0.01}),
+                  "smoke")
+    rows = fd.rows_from_summary(fd.read_summary(path))
+    cost, infill = [row for row in rows if row.chapter == 3]
+    assert (cost.ours, cost.low, cost.high) == pytest.approx((-0.14, -0.21, -0.07)) and cost.verdict() == "reproduced"
+    assert infill.ours == pytest.approx(-0.38) and infill.verdict() == "reversed"
+    assert [row.chapter for row in rows] == sorted(row.chapter for row in rows)
     table = fd.format_table(rows)
     assert "reproduced" in table and "paper:" in table
     assert fd.table_figures(rows)["findings"][0]["verdict"] in ("reproduced", "not measured")
