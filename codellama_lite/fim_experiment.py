@@ -16,7 +16,7 @@ Two models trained identically on the same data — the ``base`` recipe with FIM
    forces one where training never had it (no token healing at inference).
 
 :func:`fim_share_by_length` measures which documents the packer FIM'd: only those that fit whole into the room left
-in a context (REFERENCE §3), so at a short context the long source files are almost never transformed.
+in a context (docs/paper_facts.md §3), so at a short context the long source files are almost never transformed.
 Everything that runs generated code goes through the sandbox (:class:`codellama_lite.evaluation.sandbox.Sandbox`).
 """
 

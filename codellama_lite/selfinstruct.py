@@ -1,4 +1,4 @@
-"""Self-instruct with execution feedback (Code Llama §2.5; REFERENCE §5): a model's own solutions, kept only when
+"""Self-instruct with execution feedback (Code Llama §2.5; docs/paper_facts.md §5): a model's own solutions, kept only when
 they pass unit tests, become its instruction data.
 
 The paper: Llama 2 70B writes ~62,000 interview-style questions (~52,000 after deduplication); for each, Code Llama 7B

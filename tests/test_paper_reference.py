@@ -36,9 +36,11 @@ def test_humaneval_and_mbpp_rows_match_the_facts():
 
 
 def test_nothing_shipped_cites_files_outside_the_repository():
-    """What a learner reads, notebooks and exercises, cites docs/paper_facts.md, never a file beside the checkout."""
+    """What a learner reads, notebooks, exercises, the package and its recipes, cites docs/paper_facts.md, never a
+    file beside the checkout."""
     root = FACTS.parent.parent
-    paths = [*root.glob("notebooks/*.ipynb"), *root.glob("exercises/**/*.py"), *root.glob("exercises/**/*.md")]
-    outside = re.compile(r"\.\./shared|REFERENCE\.md|\bREFERENCE §")
+    paths = [*root.glob("notebooks/*.ipynb"), *root.glob("exercises/**/*.py"), *root.glob("exercises/**/*.md"),
+             *root.glob("codellama_lite/**/*.py"), *root.glob("configs/*.toml"), root / "README.md"]
+    outside = re.compile(r"\.\./shared|REFERENCE\.md|\bREFERENCE §|\bPRIOR_ART\b")
     citing = [str(path.relative_to(root)) for path in paths if outside.search(path.read_text(encoding="utf-8"))]
     assert not citing, f"cite docs/paper_facts.md instead of a reference outside the repository: {citing}"

@@ -7,7 +7,7 @@
 * ``valid`` and ``test`` hold unseen *instances* (other constants, other step orders) of templates seen in training.
 * ``heldout`` holds unseen *compositions*: problems with an adjacent pair of steps listed in :data:`RESERVED`, which
   no other split contains; each step of such a pair still appears in training, in other company (ExeDec's
-  compositional split, PRIOR_ART §5).
+  compositional split: Shi et al. 2023, arXiv 2302.01424).
 * ``control`` is ``test`` with the specs (name, docstring, examples) swapped between problems of the same signature:
   the tests stay, so a model that reads the spec must drop to about zero there.
 """

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 from codellama_lite.train.cache import cache_root, trained
 from codellama_lite.train.recipe import Recipe, load_recipe
 
-PAPER_A100_HOURS = 1_400_000  # all 12 released models (REFERENCE §5)
+PAPER_A100_HOURS = 1_400_000  # all 12 released models (docs/paper_facts.md §5)
 PAPER_MODELS = 12
 GPU_MFU = 0.5  # assumed model-FLOPs utilisation for the GPU-hour estimate (codellama_lite.costs.gpu_hours)
 CONTROL_STAGE = "python-control"
