@@ -90,18 +90,27 @@ class Finding:
 
     @property
     def reproduced(self) -> bool | None:
-        """Whether our interval lies wholly on the paper's side of zero (``None``: not measured or undecided)."""
-        if self.ours is None:
+        """Whether our interval lies wholly on the paper's side of zero (``None``: not measured, no interval, or
+        undecided); a point value alone decides nothing."""
+        if self.ours is None or self.low is None or self.high is None:
             return None
-        low = self.low if self.low is not None else self.ours
-        high = self.high if self.high is not None else self.ours
-        if self.direction == "> 0":
-            return True if low > 0 else (False if high < 0 else None)
-        return True if high < 0 else (False if low > 0 else None)
+        return _side(self.low, self.high, self.direction)
 
     def verdict(self) -> str:
-        return {True: "reproduced", False: "reversed", None: "not measured" if self.ours is None
-                else "undecided (interval spans 0)"}[self.reproduced]
+        if self.ours is None:
+            return "not measured"
+        if self.low is None or self.high is None:
+            side = _side(self.ours, self.ours, self.direction)
+            return {True: "paper's direction (point value, no interval)",
+                    False: "against the paper (point value, no interval)", None: "no difference (point value)"}[side]
+        return {True: "reproduced", False: "reversed", None: "undecided (interval spans 0)"}[self.reproduced]
+
+
+def _side(low: float, high: float, direction: str) -> bool | None:
+    """True when ``[low, high]`` lies wholly on ``direction``'s side of zero, False when wholly on the other."""
+    if direction == "> 0":
+        return True if low > 0 else (False if high < 0 else None)
+    return True if high < 0 else (False if low > 0 else None)
 
 
 def from_difference(chapter: int, finding: str, paper: str, measured: PassAtK | None, command: str,

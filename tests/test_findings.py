@@ -33,7 +33,8 @@ def test_rows_from_summary_written_by_the_workbook(tmp_path):
                                     {"loss_16x no LCFT": 5.0, "loss_16x LCFT, base 1e6": 4.0}), "smoke")
     rows = fd.rows_from_summary(fd.read_summary(path))
     lcft = next(row for row in rows if row.chapter == 4 and "loss" in row.finding)
-    assert lcft.ours == pytest.approx(-1.0) and lcft.reproduced is True
+    assert lcft.ours == pytest.approx(-1.0) and lcft.reproduced is None  # a point value decides nothing
+    assert lcft.verdict() == "paper's direction (point value, no interval)"
     assert {row.verdict() for row in rows if row.chapter == 3} == {"not measured"}
     write_summary(path, NotebookRun("03_fill_in_the_middle.ipynb", "ok", 1.0,
                                     {"fim_pass1_delta_points": -14.0, "fim_pass1_delta_ci": [-21.0, -7.0],
@@ -42,11 +43,11 @@ def test_rows_from_summary_written_by_the_workbook(tmp_path):
     rows = fd.rows_from_summary(fd.read_summary(path))
     cost, infill = [row for row in rows if row.chapter == 3]
     assert (cost.ours, cost.low, cost.high) == pytest.approx((-0.14, -0.21, -0.07)) and cost.verdict() == "reproduced"
-    assert infill.ours == pytest.approx(-0.38) and infill.verdict() == "reversed"
+    assert infill.ours == pytest.approx(-0.38) and infill.verdict() == "against the paper (point value, no interval)"
     assert [row.chapter for row in rows] == sorted(row.chapter for row in rows)
     table = fd.format_table(rows)
     assert "reproduced" in table and "paper:" in table
-    assert fd.table_figures(rows)["findings"][0]["verdict"] in ("reproduced", "not measured")
+    assert fd.table_figures(rows)["findings"][0]["verdict"] == "reproduced"
     assert fd.read_summary(tmp_path / "absent.json") == {}
 
 
