@@ -87,3 +87,13 @@ def test_cli_dry_run_and_bad_stage(capsys):
     assert "1,400,000" in out and "python" in out
     assert main(["recipe", "run", "--profile", "smoke", "--stop-after", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_clear_cache_removes_runs_and_generated_data_only(cache, capsys):
+    for part in ("runs/base-smoke-x", "selfinstruct/smoke-y", "toyworld"):
+        (cache / part).mkdir(parents=True)
+    (cache / "notes.txt").parent.mkdir(parents=True, exist_ok=True)
+    (cache / "notes.txt").write_text("kept")
+    assert main(["train", "--clear-cache"]) == 0
+    assert str(cache) in capsys.readouterr().out
+    assert sorted(path.name for path in cache.iterdir()) == ["notes.txt"]

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="check the recipe and print its batch arithmetic and size on the meta device")
     parser.add_argument("--list", action="store_true", help="list the shipped recipes")
+    parser.add_argument("--clear-cache", action="store_true",
+                        help="remove the workbook's cached runs, self-instruct data and toy-world documents "
+                             "($CODELLAMA_LITE_CACHE, default ~/.cache/codellama-lite) and exit")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=_train)
 
@@ -35,6 +38,11 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.list:
         print("\n".join(recipe_names()))
+        return 0
+    if args.clear_cache:
+        from codellama_lite.train.cache import clear_cache
+
+        print(f"cleared the cached runs and data in {clear_cache()}")
         return 0
     if not args.recipe:
         raise ValueError("--recipe is required (see --list)")
