@@ -133,6 +133,21 @@ def test_training_lowers_the_loss_and_exports_a_transformers_model(tmp_path, fas
         assert (ours(tokens) - theirs(tokens).logits).abs().max().item() < 1e-4
 
 
+def test_a_kept_checkpoint_exports_for_eval(tmp_path, fast):
+    from codellama_lite.cli import main
+    from codellama_lite.interop import import_hf
+
+    recipe = load_recipe("base", "smoke", fast + ["train.max_steps=6", "train.checkpoint_every=3"])
+    final = train(recipe, tmp_path / "run", progress=False)
+    for step in (3, 6):
+        assert main(["train", "--export-checkpoint", str(tmp_path / "run" / f"step-{step:08d}"),
+                     "--out", str(tmp_path / f"step{step}")]) == 0
+    last, middle, exported = (import_hf(path).state_dict() for path in (final, tmp_path / "step6", tmp_path / "step3"))
+    assert all(torch.equal(last[name], middle[name]) for name in last)  # the last checkpoint is the final model
+    assert not all(torch.equal(last[name], exported[name]) for name in last)
+    assert (tmp_path / "step3" / "tokenizer.model").read_bytes() == (final / "tokenizer.model").read_bytes()
+
+
 def test_a_folder_that_holds_a_run_is_not_overwritten(tmp_path, fast):
     recipe = load_recipe("base", "smoke", fast + ["train.max_steps=2"])
     train(recipe, tmp_path, progress=False)

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="check the recipe and print its batch arithmetic and size on the meta device")
     parser.add_argument("--list", action="store_true", help="list the shipped recipes")
+    parser.add_argument("--export-checkpoint", type=Path, metavar="STEP_DIR",
+                        help="export a kept checkpoint (RUN/step-NNNNNNNN) to --out in Hugging Face format with its "
+                             "tokenizer, for eval --checkpoint, and exit")
     parser.add_argument("--clear-cache", action="store_true",
                         help="remove the workbook's cached runs, self-instruct data and toy-world documents "
                              "($CODELLAMA_LITE_CACHE, default ~/.cache/codellama-lite) and exit")
@@ -43,6 +46,13 @@ def _train(args: argparse.Namespace) -> int:
         from codellama_lite.train.cache import clear_cache
 
         print(f"cleared the cached runs and data in {clear_cache()}")
+        return 0
+    if args.export_checkpoint is not None:
+        from codellama_lite.train.checkpoint import export_checkpoint
+
+        if args.out is None:
+            raise ValueError("--export-checkpoint needs --out, the folder to write the model to")
+        print(f"exported {args.export_checkpoint} to {export_checkpoint(args.export_checkpoint, args.out)}")
         return 0
     if not args.recipe:
         raise ValueError("--recipe is required (see --list)")

@@ -131,6 +131,21 @@ def load_model_state(checkpoint: Path, model: nn.Module) -> None:
     model.load_state_dict(state["model"])
 
 
+def export_checkpoint(checkpoint: Path, out: Path) -> Path:
+    """A kept checkpoint's model as a Hugging Face folder with its ``tokenizer.model`` (what ``codellama-lite eval
+    --checkpoint`` reads): learning curves from the checkpoints of one run, without retraining."""
+    from codellama_lite.config import ModelConfig
+    from codellama_lite.interop import export_hf
+    from codellama_lite.model import Transformer
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    model = Transformer(ModelConfig.from_dict(read_state(checkpoint)["model_config"]))
+    load_model_state(checkpoint, model)
+    export_hf(model, out)
+    shutil.copyfile(checkpoint / "tokenizer.model", out / "tokenizer.model")
+    return out
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
