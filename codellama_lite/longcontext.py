@@ -283,11 +283,10 @@ def base_recipe(profile: str, theta: float = 1e4, overrides: dict[str, Any] | No
     """The short-context base: the ``base`` recipe of ``profile`` with RoPE base ``theta`` (set only where the recipe
     has another, so the cached model of chapters 2-3 is the one reused when it already matches)."""
     from codellama_lite.train import load_recipe
+    from codellama_lite.train.loop import model_config
 
     recipe = load_recipe("base", profile=profile, overrides=overrides)
-    model = dict(recipe.model)
-    current = model.get("rope_theta", ModelConfig.preset(model.get("preset", "toy")).rope_theta)
-    if current != theta:
+    if model_config(recipe, recipe.tokenizer.vocab_size).rope_theta != theta:
         recipe = load_recipe("base", profile=profile, overrides={"model.rope_theta": theta, **(overrides or {})})
     return recipe
 

@@ -92,7 +92,6 @@ def test_cli_dry_run_and_bad_stage(capsys):
 def test_clear_cache_removes_runs_and_generated_data_only(cache, capsys):
     for part in ("runs/base-smoke-x", "selfinstruct/smoke-y", "toyworld"):
         (cache / part).mkdir(parents=True)
-    (cache / "notes.txt").parent.mkdir(parents=True, exist_ok=True)
     (cache / "notes.txt").write_text("kept")
     assert main(["train", "--clear-cache"]) == 0
     assert str(cache) in capsys.readouterr().out

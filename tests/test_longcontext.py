@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.longcontext import (QUESTION, lcft_recipes, run_lcft_arms, train_base, RetrievalExample, context_cost, decay_bound, filler_lines,
-                                        frequency_ratios, kv_cache_bytes, long_documents, loss_per_position,
-                                        retrieval_accuracy, retrieval_correct, retrieval_example, scaling_methods,
-                                        unseen_pairs, wavelengths, with_rope)
+from codellama_lite.longcontext import (QUESTION, RetrievalExample, context_cost, decay_bound, filler_lines,
+                                        frequency_ratios, kv_cache_bytes, lcft_recipes, long_documents,
+                                        loss_per_position, retrieval_accuracy, retrieval_correct, retrieval_example,
+                                        run_lcft_arms, scaling_methods, train_base, unseen_pairs, wavelengths,
+                                        with_rope)
 from codellama_lite.tokenizer import read_corpus
 from tests._models import random_model
 

@@ -147,6 +147,7 @@ def test_training_documents_are_kept_in_the_cache_and_reread_unchanged(tmp_path,
     monkeypatch.setenv("CODELLAMA_LITE_CACHE", str(tmp_path))
     made = module.training_documents(2, 5)
     assert [path.parent.name for path in tmp_path.rglob("*.json")] == ["toyworld"]
+
     def drawn_again(seed: int, count: int) -> list[str]:
         raise RuntimeError("drawn again, not read back")
 

@@ -3,9 +3,8 @@
 Each document is one problem, prompt then canonical body, as a small Python file would hold it: about 100 tokens, so
 most fit whole in the room left in a laptop context and can be transformed for fill-in-the-middle (Code Llama §2.3
 transforms only documents not cut across contexts; files of one to three problems, tried first, fit so rarely at 256
-tokens that only about 6% of the toy world's tokens were FIM'd at rate 0.9). Only the ``train`` split is used, so ``valid``, ``test``
-and ``heldout`` stay unseen.
-Drawing tens of thousands of distinct problems takes a minute, so the documents are kept in the cache folder
+tokens that only about 6% of the toy world's tokens were FIM'd at rate 0.9). Only the ``train`` split is used, so
+``valid``, ``test`` and ``heldout`` stay unseen. Drawing tens of thousands of distinct problems takes a minute, so the documents are kept in the cache folder
 (``$CODELLAMA_LITE_CACHE/toyworld/``), keyed by the seed, the count and the generator's own source code.
 """
 
@@ -16,7 +15,7 @@ import json
 from pathlib import Path
 
 from codellama_lite.fileio import atomic_open, cache_root
-from codellama_lite.toyworld.splits import iter_problems
+from codellama_lite.toyworld.splits import problems
 
 
 def training_documents(seed: int, count: int) -> list[str]:
@@ -47,8 +46,4 @@ def _generator_digest() -> str:
 
 
 def _draw_documents(seed: int, count: int) -> list[str]:
-    documents = [problem.source() for problem, _ in zip(iter_problems("train", seed), range(count))]
-    if len(documents) < count:
-        raise ValueError(f"the toy world's train split has only {len(documents)} distinct problems for seed {seed}; "
-                         f"asked for {count} documents")
-    return documents
+    return [problem.source() for problem in problems("train", seed, count)] if count else []
