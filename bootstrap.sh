@@ -43,11 +43,12 @@ if ! "$py" -m pip --version >/dev/null 2>&1; then
     # --without-pip and pip's wheel is taken from PyPI here, checked against PyPI's sha256, and installs itself.
     echo "bootstrap.sh: $py has no pip; installing pip from PyPI" >&2
     "$py" - <<'PY' || die "could not install pip into $py (Debian/Ubuntu: sudo apt install python3-venv, then rm -r .venv and run this again)"
-import hashlib, json, pathlib, subprocess, sys, tempfile, urllib.request
-release = json.load(urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60))
+import hashlib, json, pathlib, subprocess, sys, tempfile, urllib.parse, urllib.request
+index = "https://pypi.org/pypi/pip/json"
+release = json.load(urllib.request.urlopen(index, timeout=60))
 wheel = next(url for url in release["urls"] if url["filename"].endswith(".whl"))
 path = pathlib.Path(tempfile.mkdtemp()) / wheel["filename"]
-path.write_bytes(urllib.request.urlopen(wheel["url"], timeout=300).read())
+path.write_bytes(urllib.request.urlopen(urllib.parse.urljoin(index, wheel["url"]), timeout=300).read())
 if hashlib.sha256(path.read_bytes()).hexdigest() != wheel["digests"]["sha256"]:
     sys.exit(f"{wheel['filename']}: sha256 differs from PyPI's")
 subprocess.check_call([sys.executable, f"{path}/pip", "install", "--no-index", "--quiet", str(path)])
