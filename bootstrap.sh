@@ -33,7 +33,7 @@ else
         || die "$base is Python $("$base" -c 'import platform; print(platform.python_version())'); codellama-lite needs 3.11 or newer (set PYTHON)"
     if [ ! -x .venv/bin/python ]; then
         echo "bootstrap.sh: creating .venv with $base" >&2
-        "$base" -m venv --system-site-packages .venv 2>/dev/null \
+        "$base" -m venv --system-site-packages .venv >/dev/null 2>&1 \
             || { rm -rf .venv; "$base" -m venv --system-site-packages --without-pip .venv; }
     fi
     py=.venv/bin/python
