@@ -7,7 +7,14 @@ copies its KV cache to the n rows; transformers expands the prompt to n rows bef
 sample at a time (``generate`` n times), what ``eval --checkpoint`` did before batching. Target (issue 9): ours >= 2x
 transformers' tokens per second.
 
+The weights: by default a freshly initialised model (``--sharpen`` scales its output layer toward a trained model's
+peaked distribution); ``--checkpoint DIR`` takes a trained export instead (e.g. the workbook's cached base model,
+``~/.cache/codellama-lite/runs/base-laptop-*/final``) with a real toy-world test prompt — what ``eval toy
+--checkpoint`` samples from. A flat next-token distribution puts most of the vocabulary in the top-p nucleus, so both
+sides sort the whole vocabulary every step; a trained model's nucleus is a few tokens.
+
     python benchmarks/bench_sampling.py [--rounds 3] [--n 32] [--prompt 120] [--new 64] [--threads 1] [--sharpen 12]
+    python benchmarks/bench_sampling.py --checkpoint DIR [--rounds 3] [--n 32] [--new 64]
 """
 
 from __future__ import annotations
@@ -16,14 +23,16 @@ import argparse
 import copy
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from codellama_lite.accel import use_cpu_kernels
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, sample_many
-from codellama_lite.interop import to_transformers
+from codellama_lite.interop import import_hf, to_transformers
 from codellama_lite.model import Transformer
+from codellama_lite.tokenizer import Tokenizer
 
 TARGET = 2.0
 # About the size of the workbook's laptop model, with a toy-world tokenizer's vocabulary.
@@ -44,6 +53,20 @@ def build(seed: int = 0, sharpen: float = 1.0) -> tuple[Transformer, object]:
     ours = copy.deepcopy(model)
     use_cpu_kernels(ours)
     return ours, twin
+
+
+def load_checkpoint(folder: Path) -> tuple[Transformer, object, list[int]]:
+    """A trained export: ours (with the CPU kernels), transformers' ``LlamaForCausalLM.from_pretrained`` on the same
+    files, and the first toy-world test problem's prompt in the export's tokenizer."""
+    from transformers import LlamaForCausalLM
+
+    from codellama_lite.toyworld import problems
+
+    ours = import_hf(folder).float().eval()
+    use_cpu_kernels(ours)
+    twin = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    prompt = Tokenizer(folder / "tokenizer.model").encode(problems("test", count=1)[0].prompt, bos=True)
+    return ours, twin, prompt
 
 
 def run_ours(model: Transformer, prompt: list[int], n: int, new: int) -> float:
@@ -82,10 +105,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sharpen", type=float, default=1.0,
                         help="scale the output layer (e.g. 12) for a trained-like, peaked next-token distribution")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a trained export (config.json, model.safetensors, tokenizer.model) instead of random "
+                             "weights; the prompt is then a toy-world test problem's (default: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ours, twin = build(sharpen=args.sharpen)
-    prompt = [1] + torch.randint(3, CONFIG.vocab_size, (args.prompt - 1,), generator=torch.Generator().manual_seed(1)).tolist()
+    if args.checkpoint:
+        ours, twin, prompt = load_checkpoint(args.checkpoint)
+        weights = f"checkpoint {args.checkpoint}"
+    else:
+        ours, twin = build(sharpen=args.sharpen)
+        prompt = [1] + torch.randint(3, CONFIG.vocab_size, (args.prompt - 1,),
+                                     generator=torch.Generator().manual_seed(1)).tolist()
+        weights = (f"random weights, dim {CONFIG.dim}, {CONFIG.n_layers} layers, vocab {CONFIG.vocab_size}, "
+                   f"output layer x{args.sharpen}")
     runs = {"ours (sample_many)": lambda: run_ours(ours, prompt, args.n, args.new),
             "transformers": lambda: run_transformers(twin, prompt, args.n, args.new)}
     for run in runs.values():  # warm-up: first-call costs (allocations, kernel selection)
@@ -96,9 +129,8 @@ def main() -> None:
         for name in order:
             speeds[name].append(runs[name]())
     one_at_a_time = run_ours_one_at_a_time(ours, prompt, args.n, args.new)
-    print(f"model dim {CONFIG.dim}, {CONFIG.n_layers} layers, vocab {CONFIG.vocab_size}; prompt {args.prompt} tokens, "
-          f"n = {args.n} samples x {args.new} new tokens, T 0.8, top-p 0.95, {args.threads} thread(s), "
-          f"{args.rounds} rounds, output layer x{args.sharpen}")
+    print(f"{weights}; prompt {len(prompt)} tokens, n = {args.n} samples x {args.new} new tokens, T 0.8, top-p 0.95, "
+          f"{args.threads} thread(s), {args.rounds} rounds")
     for name, values in speeds.items():
         print(f"{name:24} {statistics.median(values):9.0f} tokens/s (range {min(values):.0f}-{max(values):.0f})")
     print(f"{'ours, one at a time':24} {one_at_a_time:9.0f} tokens/s (generate n times, one round)")
