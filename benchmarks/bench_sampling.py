@@ -30,9 +30,8 @@ import torch
 from codellama_lite.accel import use_cpu_kernels
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, sample_many
-from codellama_lite.interop import import_hf, to_transformers
+from codellama_lite.interop import to_transformers
 from codellama_lite.model import Transformer
-from codellama_lite.tokenizer import Tokenizer
 
 TARGET = 2.0
 # About the size of the workbook's laptop model, with a toy-world tokenizer's vocabulary.
@@ -60,12 +59,13 @@ def load_checkpoint(folder: Path) -> tuple[Transformer, object, list[int]]:
     files, and the first toy-world test problem's prompt in the export's tokenizer."""
     from transformers import LlamaForCausalLM
 
+    from codellama_lite.fim_experiment import load_model
     from codellama_lite.toyworld import problems
 
-    ours = import_hf(folder).float().eval()
+    ours, tokenizer = load_model(folder)
     use_cpu_kernels(ours)
     twin = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    prompt = Tokenizer(folder / "tokenizer.model").encode(problems("test", count=1)[0].prompt, bos=True)
+    prompt = tokenizer.encode(problems("test", count=1)[0].prompt, bos=True)
     return ours, twin, prompt
 
 

@@ -42,10 +42,10 @@ from codellama_lite.tokenizer import Tokenizer
 PAPER_FIM_COST_POINTS = {"7B": 0.6, "13B": 1.1}  # mean pass@k lost to FIM over HumanEval/MBPP, before LCFT
 PAPER_TEST_LOSS = {"7B": {"no FIM": 0.408, "FIM": 0.407}, "13B": {"no FIM": 0.372, "FIM": 0.373}}
 PAPER_INFILLING_7B = {"random-span": {"psm": 60.7, "spm": 39.6}}  # greedy pass@1, percent
-ARMS = ("fim", "no_fim")
-MODES = ("psm", "spm", "l2r")
 PAPER_FIM_RATE = 0.9  # §2.3: of the documents that fit, 90% are transformed, half PSM and half SPM
 RATES = {"fim": PAPER_FIM_RATE, "no_fim": 0.0}
+ARMS = tuple(RATES)
+MODES = ("psm", "spm", "l2r")
 
 # --- 1. The twins ----------------------------------------------------------------------------------------------
 

@@ -575,10 +575,11 @@ def _unprivileged_user() -> tuple[int, int]:
 def _battle_as_unprivileged_user(tmp: Path) -> Battle:
     uid, gid = _unprivileged_user()
     import codellama_lite
-    package = Path(codellama_lite.__file__).resolve().parent
-    closed = [str(d) for d in package.parents if d.stat().st_uid != uid and not d.stat().st_mode & 0o001]
+    from codellama_lite.evaluation.sandbox_isolation import closed_ancestor
+    package = str(Path(codellama_lite.__file__).resolve().parent)
+    closed = closed_ancestor(package, uid)
     if closed:  # e.g. root's checkout under a 0700 /root (Debian 12 makes homes 0700): the user cannot start it
-        pytest.skip(f"user {UNPRIVILEGED_USER} cannot reach {package}: {closed[0]} is closed to others")
+        pytest.skip(f"user {UNPRIVILEGED_USER} cannot reach {package}: {closed} is closed to others")
     os.chown(tmp, uid, gid)
     script = AS_USER.format(tests=str(Path(__file__).parent), uid=uid, gid=gid, tmp=str(tmp))
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd="/")

@@ -134,14 +134,21 @@ def hidden_interpreter_paths(uid: int = NOBODY) -> dict[str, list[str]]:
     /root), grouped by that closed ancestor."""
     blocked: dict[str, list[str]] = {}
     for path in interpreter_paths():
-        parts = path.split(os.sep)
-        for i in range(2, len(parts)):
-            ancestor = os.sep.join(parts[:i])
-            st = os.stat(ancestor)
-            if st.st_uid != uid and not st.st_mode & 0o001:
-                blocked.setdefault(ancestor, []).append(path)
-                break
+        ancestor = closed_ancestor(path, uid)
+        if ancestor is not None:
+            blocked.setdefault(ancestor, []).append(path)
     return blocked
+
+
+def closed_ancestor(path: str, uid: int = NOBODY) -> str | None:
+    """The outermost directory above ``path`` that ``uid`` may not enter (not its own, no search bit for others)."""
+    parts = path.split(os.sep)
+    for i in range(2, len(parts)):
+        ancestor = os.sep.join(parts[:i])
+        st = os.stat(ancestor)
+        if st.st_uid != uid and not st.st_mode & 0o001:
+            return ancestor
+    return None
 
 
 def scratch_interpreter_paths() -> list[str]:
