@@ -15,6 +15,8 @@ vocabulary 4,096, rope_theta 1e6 (the ``small`` preset); float32 on CPU with 2 t
 * Products (``--only products``): the three matrix products of training each linear layer (forward, grad_input,
   grad_weight) at the training shapes, MKL (what ``F.linear``'s autograd runs) against oneDNN (what our ``Linear``
   runs in training; see :class:`codellama_lite.model.Linear`), alternating, medians.
+* ``--cpu-kernels``: ours with the opt-in oneDNN products of :mod:`codellama_lite.accel` (training and generation;
+  default: plain ``nn.Linear``, as the trainer and ``eval`` run it). Layout and products always use them.
 * ``--mfu``: on a CUDA GPU, model-FLOPs utilisation of a bf16 training step of the ``1b`` preset (skipped on CPU).
 
     python benchmarks/bench_model.py                # everything (about 5 minutes on 2 cores)
@@ -45,6 +47,7 @@ from codellama_lite.model import Transformer
 CONFIG = ModelConfig.preset("small")
 BATCH, SEQ = 8, 256
 THREADS = 2
+CPU_KERNELS = "--cpu-kernels" in sys.argv  # ours with codellama_lite.accel's oneDNN products (opt-in)
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 
 
@@ -57,7 +60,8 @@ def build(impl: str, config: ModelConfig = CONFIG, seed: int = 0):
     torch.manual_seed(seed)
     model = Transformer(config)
     if impl == "ours":
-        use_cpu_kernels(model)
+        if CPU_KERNELS:
+            use_cpu_kernels(model)
         return model, model
     from codellama_lite.interop import to_transformers
 
@@ -107,6 +111,8 @@ def run_worker(impl: str, steps: int, compile_model: bool) -> dict:
     command = [sys.executable, __file__, "--worker", impl, "--train-steps", str(steps)]
     if compile_model:
         command.append("--compile")
+    if CPU_KERNELS:
+        command.append("--cpu-kernels")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"worker {impl} failed:\n{done.stderr[-2000:]}")
@@ -150,9 +156,11 @@ def bench_generation(rounds: int, new_tokens: int, prompt_len: int, batches: lis
     torch.manual_seed(0)
     ours = Transformer(CONFIG).eval()  # built as a user builds them: outside inference mode
     twin = to_transformers(ours)
-    use_cpu_kernels(ours)
+    if CPU_KERNELS:
+        use_cpu_kernels(ours)
     print(f"\ngreedy generation, {new_tokens} new tokens after {prompt_len} prompt tokens, KV cache, float32, "
-          f"{THREADS} threads ({rounds} alternating rounds, medians); our inference layout: {Linear.inference_layout}")
+          f"{THREADS} threads ({rounds} alternating rounds, medians); ours: "
+          f"{'oneDNN, inference layout ' + Linear.inference_layout if CPU_KERNELS else 'plain nn.Linear'}")
     with torch.inference_mode():
         _compare_generation(ours, twin, rounds, new_tokens, prompt_len, batches, compile_model)
     print(f"extra memory of our inference weight copies: {drop_inference_weights(ours) / 2**20:.1f} MiB "
@@ -319,6 +327,7 @@ def main() -> int:
     parser.add_argument("--prompt-len", type=int, default=32)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--compile", action="store_true", help="also time our torch.compile'd training and decoding")
+    parser.add_argument("--cpu-kernels", action="store_true", help="ours with the opt-in oneDNN products")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for --mfu")
     parser.add_argument("--worker", choices=("ours", "hf"), help=argparse.SUPPRESS)
     args = parser.parse_args()

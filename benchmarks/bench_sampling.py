@@ -39,7 +39,7 @@ CONFIG = ModelConfig(dim=256, n_layers=4, n_heads=8, n_kv_heads=4, vocab_size=20
 
 
 def build(seed: int = 0, sharpen: float = 1.0) -> tuple[Transformer, object]:
-    """Our model (with the CPU kernels generation uses) and a transformers twin holding the same weights.
+    """Our model (as ``eval`` builds it: plain ``nn.Linear``) and a transformers twin holding the same weights.
 
     A freshly initialised model's next-token distribution is almost uniform (at T 0.8 its top-p 0.95 nucleus holds
     ~90% of the vocabulary); ``sharpen`` scales the output layer so that it is peaked like a trained model's.
@@ -49,21 +49,18 @@ def build(seed: int = 0, sharpen: float = 1.0) -> tuple[Transformer, object]:
     with torch.no_grad():
         model.output.weight.mul_(sharpen)
     twin = to_transformers(model).eval()
-    ours = copy.deepcopy(model)
-    use_cpu_kernels(ours)
-    return ours, twin
+    return copy.deepcopy(model), twin
 
 
 def load_checkpoint(folder: Path) -> tuple[Transformer, object, list[int]]:
-    """A trained export: ours (with the CPU kernels), transformers' ``LlamaForCausalLM.from_pretrained`` on the same
-    files, and the first toy-world test problem's prompt in the export's tokenizer."""
+    """A trained export: ours (as ``eval --checkpoint`` loads it), transformers' ``LlamaForCausalLM.from_pretrained``
+    on the same files, and the first toy-world test problem's prompt in the export's tokenizer."""
     from transformers import LlamaForCausalLM
 
     from codellama_lite.fim_experiment import load_model
     from codellama_lite.toyworld import problems
 
     ours, tokenizer = load_model(folder)
-    use_cpu_kernels(ours)
     twin = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     prompt = tokenizer.encode(problems("test", count=1)[0].prompt, bos=True)
     return ours, twin, prompt
@@ -103,6 +100,8 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=120, help="prompt tokens")
     parser.add_argument("--new", type=int, default=64, help="new tokens per sample")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cpu-kernels", action="store_true",
+                        help="ours with the opt-in oneDNN products and packed inference weights (codellama_lite.accel)")
     parser.add_argument("--sharpen", type=float, default=1.0,
                         help="scale the output layer (e.g. 12) for a trained-like, peaked next-token distribution")
     parser.add_argument("--checkpoint", type=Path, default=None,
@@ -119,6 +118,9 @@ def main() -> None:
                                      generator=torch.Generator().manual_seed(1)).tolist()
         weights = (f"random weights, dim {CONFIG.dim}, {CONFIG.n_layers} layers, vocab {CONFIG.vocab_size}, "
                    f"output layer x{args.sharpen}")
+    if args.cpu_kernels:
+        use_cpu_kernels(ours)
+        weights += "; ours with the opt-in CPU kernels"
     runs = {"ours (sample_many)": lambda: run_ours(ours, prompt, args.n, args.new),
             "transformers": lambda: run_transformers(twin, prompt, args.n, args.new)}
     for run in runs.values():  # warm-up: first-call costs (allocations, kernel selection)

@@ -4,16 +4,21 @@ then the whole trainer (data, logging, checkpoints) against the bare step (issue
 The baseline toy: the ``small`` preset (hidden 256, 8 layers, 8 / 4 heads, FFN 688, vocabulary 4,096), batch
 8 × 256 tokens, float32, 2 threads, AdamW (0.9, 0.95, weight decay 0.1), gradient clipping 1.0.
 
-* ``step``: ours is :func:`codellama_lite.train.loop.train_step` on the model the trainer builds (CPU kernels applied
-  from outside, :mod:`codellama_lite.accel`); theirs is ``loss = model(ids, labels=ids).loss; backward; clip; step``.
-  Each side runs in its own fresh subprocess (its peak RSS is its own), alternating, ``--rounds`` times; medians.
-  Targets: tokens/s ≥ 1.3× transformers; peak RSS ≤ transformers'.
+* ``step``: ours is :func:`codellama_lite.train.loop.train_step` on the model the trainer builds (plain
+  ``nn.Linear``, as ``train.cpu_kernels = false``, the default); theirs is ``loss = model(ids, labels=ids).loss;
+  backward; clip; step``. Each side runs in its own fresh subprocess (its peak RSS is its own), alternating,
+  ``--rounds`` times; medians. Targets: tokens/s ≥ 1.3× transformers; peak RSS ≤ transformers'.
+  Variants, each applied from outside the model: ``--compile`` compiles *both* sides' models (``module.compile()``),
+  ``--bf16`` runs *both* forward passes under CPU bfloat16 autocast (the float32 weights and optimizer unchanged),
+  ``--cpu-kernels`` gives ours the opt-in oneDNN products (:mod:`codellama_lite.accel`, ``train.cpu_kernels = true``).
 * ``trainer``: ``codellama-lite train`` end to end on the embedded corpus (packed stream with FIM, metrics.jsonl,
   progress bar, a checkpoint every ``--checkpoint-every`` steps) against the bare step, tokens/s over the same steps
   after warm-up. Target: within 10%.
 
     python benchmarks/bench_train.py                 # both (about 10 minutes on 2 idle cores)
     python benchmarks/bench_train.py --only step --rounds 5
+    python benchmarks/bench_train.py --only step --compile        # both sides compiled
+    python benchmarks/bench_train.py --only step --bf16           # both sides under CPU bfloat16 autocast
 """
 
 from __future__ import annotations
@@ -45,7 +50,12 @@ def _batch(seed: int) -> torch.Tensor:
     return torch.randint(0, CONFIG.vocab_size, (BATCH, SEQ + 1), generator=torch.Generator().manual_seed(seed))
 
 
-def ours_worker(steps: int) -> list[float]:
+def _precision(bf16: bool):
+    """The forward pass's precision context: CPU bfloat16 autocast, or none (float32)."""
+    return lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def ours_worker(steps: int, compile_model: bool = False, bf16: bool = False, cpu_kernels: bool = False) -> list[float]:
     from codellama_lite.accel import use_cpu_kernels
     from codellama_lite.model import Transformer
     from codellama_lite.train.distributed import World
@@ -55,24 +65,29 @@ def ours_worker(steps: int) -> list[float]:
 
     torch.manual_seed(0)
     model = Transformer(CONFIG)
-    use_cpu_kernels(model)
+    if cpu_kernels:
+        use_cpu_kernels(model)
+    if compile_model:
+        model.compile()
     optimizer = build_optimizer(model, OptimConfig(lr=1e-4))
     world = World(0, 1, torch.device("cpu"))
     times = []
     for step in range(steps + WARMUP):
         batch = _batch(step)
         start = time.perf_counter()
-        train_step(model, optimizer, [batch], 1e-4, 1.0, world)
+        train_step(model, optimizer, [batch], 1e-4, 1.0, world, _precision(bf16))
         times.append(time.perf_counter() - start)
     return times[WARMUP:]
 
 
-def hf_worker(steps: int) -> list[float]:
+def hf_worker(steps: int, compile_model: bool = False, bf16: bool = False) -> list[float]:
     from codellama_lite.interop import to_transformers
     from codellama_lite.model import Transformer
 
     torch.manual_seed(0)
     model = to_transformers(Transformer(CONFIG)).train()
+    if compile_model:
+        model.compile()
     decayed = [p for p in model.parameters() if p.dim() >= 2]
     plain = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": plain, "weight_decay": 0.0}],
@@ -81,7 +96,8 @@ def hf_worker(steps: int) -> list[float]:
     for step in range(steps + WARMUP):
         batch = _batch(step)
         start = time.perf_counter()
-        loss = model(batch[:, :-1], labels=batch[:, :-1]).loss
+        with _precision(bf16)():
+            loss = model(batch[:, :-1], labels=batch[:, :-1]).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -90,27 +106,30 @@ def hf_worker(steps: int) -> list[float]:
     return times[WARMUP:]
 
 
-def _worker(impl: str, steps: int) -> dict:
-    command = [sys.executable, __file__, "--worker", impl, "--steps", str(steps)]
+def _worker(impl: str, steps: int, variant: tuple[str, ...] = ()) -> dict:
+    command = [sys.executable, __file__, "--worker", impl, "--steps", str(steps), *variant]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"worker {impl} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_step(rounds: int, steps: int) -> dict[str, float]:
+def bench_step(rounds: int, steps: int, variant: tuple[str, ...] = ()) -> dict[str, float]:
     runs: dict[str, list[dict]] = {"ours": [], "hf": []}
     for round_ in range(rounds):
         for impl in runs:
-            runs[impl].append(_worker(impl, steps))
+            runs[impl].append(_worker(impl, steps, variant if impl == "ours" else
+                                      tuple(flag for flag in variant if flag != "--cpu-kernels")))
         print(f"  round {round_ + 1}/{rounds}: " + ", ".join(
             f"{impl} {BATCH * SEQ / statistics.median(r[-1]['times']):,.0f} tok/s" for impl, r in runs.items()),
             flush=True)
     speed = {impl: BATCH * SEQ / statistics.median([t for r in rs for t in r["times"]]) for impl, rs in runs.items()}
     rss = {impl: statistics.median(r["peak_rss_mb"] for r in rs) for impl, rs in runs.items()}
     per_round = [statistics.median(h["times"]) / statistics.median(o["times"]) for o, h in zip(runs["ours"], runs["hf"])]
-    print(f"\ntraining step, small preset, batch {BATCH}x{SEQ}, float32, AdamW + clipping, {THREADS} threads "
-          f"({rounds} processes x {steps} steps per side, medians)")
+    precision = "CPU bfloat16 autocast" if "--bf16" in variant else "float32"
+    applied = ", ".join(flag.lstrip("-") for flag in variant if flag != "--bf16") or "eager"
+    print(f"\ntraining step, small preset, batch {BATCH}x{SEQ}, {precision}, {applied}, AdamW + clipping, "
+          f"{THREADS} threads ({rounds} processes x {steps} steps per side, medians)")
     print(f"  ours (train_step)        {speed['ours']:8,.0f} tok/s   peak RSS {rss['ours']:6.0f} MB")
     print(f"  transformers plain loop  {speed['hf']:8,.0f} tok/s   peak RSS {rss['hf']:6.0f} MB")
     print(f"  speed ratio {speed['ours'] / speed['hf']:.2f}x (per round {min(per_round):.2f}-{max(per_round):.2f}); "
@@ -147,16 +166,23 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--trainer-steps", type=int, default=200)
     parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--compile", action="store_true", help="step: compile both sides' models")
+    parser.add_argument("--bf16", action="store_true", help="step: both forward passes under CPU bfloat16 autocast")
+    parser.add_argument("--cpu-kernels", action="store_true", help="step: ours with the opt-in oneDNN products")
     parser.add_argument("--worker", choices=("ours", "hf"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
     if args.worker:
-        times = (ours_worker if args.worker == "ours" else hf_worker)(args.steps)
+        options = {"compile_model": args.compile, "bf16": args.bf16}
+        times = (ours_worker(args.steps, cpu_kernels=args.cpu_kernels, **options) if args.worker == "ours"
+                 else hf_worker(args.steps, **options))
         print(json.dumps({"times": times, "peak_rss_mb": _rss_mb()}))
         return 0
     print(f"torch {torch.__version__}; {CONFIG}")
+    variant = tuple(flag for flag, on in (("--compile", args.compile), ("--bf16", args.bf16),
+                                          ("--cpu-kernels", args.cpu_kernels)) if on)
     if args.only in (None, "step"):
-        bench_step(args.rounds, args.steps)
+        bench_step(args.rounds, args.steps, variant)
     if args.only in (None, "trainer"):
         bench_trainer(args.trainer_steps, args.checkpoint_every)
     return 0

@@ -1,15 +1,21 @@
-"""Speed applied from outside the model: optional CPU kernels for its linear layers (engineering, not the paper).
+"""Speed applied from outside the model, opt-in: oneDNN CPU kernels for its linear layers (engineering, not the paper).
 
-:mod:`codellama_lite.model` builds every projection as a plain bias-free ``nn.Linear``. On CPU in float32, PyTorch's
-default BLAS (MKL) runs a slow GEMM code path on the AMD EPYC machines we measured, while oneDNN, PyTorch's other CPU
-backend, does the same products 1.4-2.5x faster. :func:`use_cpu_kernels` swaps a *built* model's ``nn.Linear`` layers
-for :class:`OneDNNLinear` (same parameter objects, same state dict), the way torchtitan applies compile or FSDP2 from
-outside the model; :func:`copies_current` lets generation use the layers' cached inference weights unchecked.
+:mod:`codellama_lite.model` builds every projection as a plain bias-free ``nn.Linear``, and that is what the trainer
+and ``eval`` run by default. On some CPUs oneDNN, PyTorch's second CPU backend, multiplies float32 faster than the
+default BLAS (MKL): 1.4-2.5x on the AMD EPYC machines of our first measurements. On others it is slower: on a 2-core
+Intel Xeon (Sapphire Rapids) the ``small`` preset's training step took 0.70 s with these kernels against 0.60 s
+plain, and batched sampling ran 1.96x transformers' speed against 2.13x plain (``benchmarks/bench_train.py --only step
+--cpu-kernels``, ``benchmarks/bench_sampling.py --cpu-kernels``). Hence opt-in: ``train.cpu_kernels = true`` in a
+recipe, or :func:`use_cpu_kernels` on a built model, which swaps its ``nn.Linear`` layers for :class:`OneDNNLinear`
+(same parameter objects, same state dict), the way torchtitan applies compile or FSDP2 from outside the model;
+:func:`copies_current` lets generation use the layers' cached inference weights unchecked (a no-op for a model
+without them).
 
-oneDNN's linear kernel is reached through ``torch.ops.mkldnn`` operators, which are private: :func:`available` checks
-that they exist, and where they do not (another PyTorch build, a future release) :func:`use_cpu_kernels` swaps nothing
-and the model runs as built. Under CPU autocast, on other devices and dtypes, and on FSDP2's DTensors a swapped layer
-is plain ``F.linear``. Figures: ``python benchmarks/bench_model.py --only products`` and ``--only layout``.
+oneDNN's linear kernel is reached through ``torch.ops.mkldnn`` operators, which are private — the reason this module
+is never on the default path: :func:`available` checks that they exist, and where they do not (another PyTorch
+build, a future release) :func:`use_cpu_kernels` swaps nothing and the model runs as built. Under CPU autocast, on
+other devices and dtypes, and on FSDP2's DTensors a swapped layer is plain ``F.linear``. Figures:
+``python benchmarks/bench_model.py --only products --cpu-kernels`` and ``--only layout``.
 """
 
 from __future__ import annotations

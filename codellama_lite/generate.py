@@ -104,8 +104,8 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     Greedy when ``temperature == 0``; otherwise seeded sampling (``seed``) with top-p. A row stops at any of
     ``stop_ids`` (e.g. EOS, EOT) or once its decoded text contains one of ``stop_strings`` (needs ``tokenizer``);
     the loop ends when every row has stopped. ``compile=True`` decodes with :func:`compiled_decode_step` (the same
-    tokens; the first call per model and batch size spends 3-8 seconds compiling; on CPU in float32 the compiled
-    steps keep oneDNN's packed products and fuse everything between them, 1.1-1.2× faster than eager at batch 1).
+    tokens; the first call per model and batch size spends 3-8 seconds compiling and then fuses everything between
+    the matrix products; a model given the opt-in CPU kernels of :mod:`codellama_lite.accel` keeps their products).
     """
     _check_options(max_new_tokens, top_p, stop_strings, tokenizer)
     device = model.output.weight.device

@@ -133,6 +133,24 @@ def test_training_lowers_the_loss_and_exports_a_transformers_model(tmp_path, fas
         assert (ours(tokens) - theirs(tokens).logits).abs().max().item() < 1e-4
 
 
+def test_the_default_paths_swap_no_kernels_and_cpu_kernels_opts_in(tmp_path, fast, monkeypatch):
+    """The trainer and ``eval``'s loader run the model as built (plain ``nn.Linear``: no private ``torch.ops.mkldnn``
+    operator); ``train.cpu_kernels = true`` applies :func:`codellama_lite.accel.use_cpu_kernels` from outside."""
+    from codellama_lite import accel
+    from codellama_lite.evaluation.generation import load_completer
+
+    swapped: list[torch.nn.Module] = []
+    monkeypatch.setattr(accel, "use_cpu_kernels", lambda model: swapped.append(model) or 0)
+    final = train(load_recipe("base", "smoke", fast + ["train.max_steps=2", "train.checkpoint_every=0"]),
+                  tmp_path / "plain", progress=False)
+    model = load_completer(final).model
+    assert swapped == []
+    assert {type(module) for module in model.modules() if isinstance(module, torch.nn.Linear)} == {torch.nn.Linear}
+    train(load_recipe("base", "smoke", fast + ["train.max_steps=2", "train.checkpoint_every=0",
+                                               "train.cpu_kernels=true"]), tmp_path / "opted", progress=False)
+    assert len(swapped) == 1
+
+
 def test_a_kept_checkpoint_exports_for_eval(tmp_path, fast):
     from codellama_lite.cli import main
     from codellama_lite.interop import import_hf

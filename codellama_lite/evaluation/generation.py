@@ -101,7 +101,6 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     """
     import torch
 
-    from codellama_lite.accel import use_cpu_kernels
     from codellama_lite.interop import import_hf, import_meta
     from codellama_lite.tokenizer import Tokenizer
 
@@ -117,7 +116,6 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     else:
         raise ValueError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
     model = model.to(getattr(torch, dtype)).eval()
-    use_cpu_kernels(model)
     tokenizer = Tokenizer(tokenizer_path or directory / "tokenizer.model")
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} pieces but the model only {model.config.vocab_size}")

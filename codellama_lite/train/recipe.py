@@ -66,7 +66,8 @@ class TrainConfig:
     device: str = "auto"  # auto: cuda when available, else cpu
     dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
     compile: bool = False
-    cpu_kernels: bool = True  # oneDNN products for float32 CPU training (codellama_lite.accel), one process only
+    cpu_kernels: bool = False  # opt-in oneDNN products for float32 CPU training (codellama_lite.accel; private
+    # torch.ops.mkldnn operators, so never the default), one process only
     threads: int = 0  # torch CPU threads; 0: torch's default
 
 
