@@ -47,7 +47,7 @@ from codellama_lite.model import Transformer
 CONFIG = ModelConfig.preset("small")
 BATCH, SEQ = 8, 256
 THREADS = 2
-CPU_KERNELS = "--cpu-kernels" in sys.argv  # ours with codellama_lite.accel's oneDNN products (opt-in)
+CPU_KERNELS = False  # --cpu-kernels: ours with codellama_lite.accel's oneDNN products (opt-in)
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 
 
@@ -331,6 +331,8 @@ def main() -> int:
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for --mfu")
     parser.add_argument("--worker", choices=("ours", "hf"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global CPU_KERNELS
+    CPU_KERNELS = args.cpu_kernels
     if args.worker:
         print(json.dumps(train_worker(args.worker, args.train_steps, args.compile)))
         return 0
