@@ -1,7 +1,7 @@
 """Ships the workbook's top-level folders (notebooks, exercises, configs, data samples) inside the package.
 
 In the repository they stay beside the package, where they show the pipeline. A wheel built from here carries a copy
-of each under ``codellama_lite/_shipped/``, read back by :func:`codellama_lite.resources.resource_dir`; whatever is
+of each under ``codellama_lite/_shipped/``, read back by :func:`codellama_lite.support.resources.resource_dir`; whatever is
 added to those folders later ships without further declaration. Everything else is in pyproject.toml.
 """
 
@@ -16,7 +16,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from codellama_lite.resources import SHIPPED, SHIPPED_PACKAGE_DIR  # noqa: E402  (the list lives with its reader)
+from codellama_lite.support.resources import SHIPPED, SHIPPED_PACKAGE_DIR  # noqa: E402  (the list lives with its reader)
 
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
 

@@ -57,8 +57,8 @@ def load_checkpoint(folder: Path) -> tuple[Transformer, object, list[int]]:
     on the same files, and the first toy-world test problem's prompt in the export's tokenizer."""
     from transformers import LlamaForCausalLM
 
-    from codellama_lite.fim_experiment import load_model
-    from codellama_lite.toyworld import problems
+    from codellama_lite.experiments.fim import load_model
+    from codellama_lite.data.toyworld import problems
 
     ours, tokenizer = load_model(folder)
     twin = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()

@@ -118,3 +118,32 @@ def format_cost_table(rows: list[TrainingCost]) -> str:
                      f"{row.optimizer_bytes / 1e9:9.1f} {row.gradients_bytes / 1e9:8.1f} "
                      f"{row.activations_bytes / 1e9:10.2f} {row.min_gpus:13d}")
     return "\n".join(lines)
+
+
+# -- the cost of a long context --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextCost:
+    """What a prompt of ``tokens`` tokens costs one model (bf16 cache, one sequence)."""
+
+    tokens: int
+    kv_cache_bytes: int
+    attention_flops: float  # scores and weighted sums over the whole prompt (full, unmasked: costs.py convention)
+    weight_flops: float  # the matrix products with the weights, 2 N per token
+
+    @property
+    def attention_share(self) -> float:
+        return self.attention_flops / (self.attention_flops + self.weight_flops)
+
+
+def kv_cache_bytes(config: ModelConfig, tokens: int, bytes_per_value: int = 2) -> int:
+    """Keys and values of every layer for ``tokens`` positions: ``2 * n_layers * n_kv_heads * head_dim`` values each."""
+    return 2 * config.n_layers * config.kv_heads * config.head_dim * tokens * bytes_per_value
+
+
+def context_cost(config: ModelConfig, tokens: int) -> ContextCost:
+    """The forward cost of a ``tokens``-token prompt, split into attention and weights (PaLM's FLOP convention)."""
+    weights = 2 * matmul_params(config) * tokens
+    total = flops_per_token(config, seq_len=tokens) * tokens
+    return ContextCost(tokens, kv_cache_bytes(config, tokens), total - weights, weights)

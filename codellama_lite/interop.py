@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.fileio import atomic_open, atomic_path
+from codellama_lite.support.fileio import atomic_open, atomic_path
 from codellama_lite.model import Transformer
 from codellama_lite.rope import check_rope_scaling, half_split_to_interleaved, interleaved_to_half_split
 

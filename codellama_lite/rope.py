@@ -301,3 +301,49 @@ def dynamic_rescale_length(rope_scaling: dict[str, Any] | None, current: int | N
     if needed < original < current:
         return original
     return None
+
+
+# -- analysis: wavelengths, the decay bound, the scaled frequencies (chapter 4) -----------------------------------
+
+
+def wavelengths(head_dim: int, theta: float) -> torch.Tensor:
+    """Tokens per full turn of each rotary pair, ``2 pi / theta_i = 2 pi base^(2i/d)``.
+
+    A pair whose wavelength exceeds the training length never completed a turn in training: past that length it
+    shows the model angles it has never seen.
+    """
+    return 2 * math.pi / rope_frequencies(head_dim, theta).double()
+
+
+def unseen_pairs(head_dim: int, theta: float, train_length: int) -> int:
+    """How many pairs never complete a turn within ``train_length`` tokens."""
+    return int((wavelengths(head_dim, theta) > train_length).sum())
+
+
+def decay_bound(distances: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
+    """RoFormer's relative upper bound on the attention score at each distance ``m`` (Su et al., 2021, §3.4.3).
+
+    With partial sums ``S_j = sum_{k<j} exp(i m theta_k)``, ``|q . k| <= max_i |h_{i+1} - h_i| * sum_j |S_j|``; the
+    curve is ``(1 / (d/2)) sum_{j=1}^{d/2} |S_j|``. It decays with distance, and a larger base slows the decay:
+    Code Llama Figure 9a draws it for bases 1e4 and 1e6 with d = 1024.
+    """
+    angles = distances.double()[:, None] * rope_frequencies(head_dim, theta).double()[None, :]
+    partial = torch.polar(torch.ones_like(angles), angles).cumsum(dim=-1)
+    return partial.abs().mean(dim=-1)
+
+
+def scaling_methods(factor: float, original_length: int) -> dict[str, dict[str, Any] | None]:
+    """The ``rope_scaling`` dicts compared in chapter 4, each extending ``original_length`` by ``factor``."""
+    return {
+        "none": None,
+        "PI (linear)": {"rope_type": "linear", "factor": factor},
+        "dynamic NTK": {"rope_type": "dynamic", "factor": factor, "original_max_position_embeddings": original_length},
+        "YaRN": {"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": original_length},
+    }
+
+
+def frequency_ratios(head_dim: int, theta: float, methods: dict[str, dict[str, Any] | None],
+                     seq_len: int | None = None) -> dict[str, torch.Tensor]:
+    """Each method's frequencies divided by the original ones, per pair (1 = unchanged, 1/s = interpolated)."""
+    plain = rope_frequencies(head_dim, theta)
+    return {name: scaled_inv_freq(head_dim, theta, scaling, seq_len)[0] / plain for name, scaling in methods.items()}

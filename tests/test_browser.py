@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from codellama_lite.workbook import list_notebooks
+from codellama_lite.workbook.runner import list_notebooks
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from codellama_lite.cli import main
-from codellama_lite.train import chain, load_recipe
+from codellama_lite.pipeline import chain
+from codellama_lite.train import load_recipe
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from codellama_lite.exercises import chapters, checks_of, load_mutant, mutants, run_checks
+from codellama_lite.workbook.exercises import chapters, checks_of, load_mutant, mutants, run_checks
 
 CHAPTERS = chapters()
 MUTANTS = [(chapter, path) for chapter in CHAPTERS for path in mutants(chapter)]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from codellama_lite.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
+from codellama_lite.support.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
 
 
 def test_atomic_open_leaves_nothing_on_error(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from codellama_lite import fim_experiment as fx
+from codellama_lite.experiments import fim as fx
 from codellama_lite.config import ModelConfig
 from codellama_lite.evaluation.infilling import toy_infilling_tasks
 from tests._models import random_model

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from codellama_lite import findings as fd
+from codellama_lite.experiments import findings as fd
 from codellama_lite.evaluation.passk import PassAtK
-from codellama_lite.workbook import NotebookRun, write_summary
+from codellama_lite.workbook.runner import NotebookRun, write_summary
 
 
 def test_paired_difference_is_after_minus_before():

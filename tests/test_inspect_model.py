@@ -1,4 +1,4 @@
-"""Head scores, judged completions and the toy benchmark run of codellama_lite.inspect_model, and the chapter 2 / 6
+"""Head scores, judged completions and the toy benchmark run of codellama_lite.experiments.inspect_model, and the chapter 2 / 6
 figures built on them."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from codellama_lite.evaluation.passk import PassAtK  # noqa: E402
-from codellama_lite.inspect_model import (Head, best_heads, induction_pairs, induction_scores,  # noqa: E402
+from codellama_lite.experiments.inspect_model import (Head, best_heads, induction_pairs, induction_scores,  # noqa: E402
                                           induction_window, judge_completions, previous_token_scores, score_toy,
                                           uniform_baseline)
-from codellama_lite.toyworld import problems  # noqa: E402
+from codellama_lite.data.toyworld import problems  # noqa: E402
 
 TOKENS = [5, 6, 7, 8, 5, 6, 7, 9]
 

@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.longcontext import (QUESTION, RetrievalExample, context_cost, decay_bound, filler_lines,
-                                        frequency_ratios, kv_cache_bytes, lcft_recipes, long_documents,
-                                        loss_per_position, retrieval_accuracy, retrieval_correct, retrieval_example,
-                                        run_lcft_arms, scaling_methods, train_base, unseen_pairs, wavelengths,
-                                        with_rope)
+from codellama_lite.costs import context_cost, kv_cache_bytes
+from codellama_lite.experiments.longcontext import (QUESTION, RetrievalExample, filler_lines, lcft_recipes, long_documents,
+                                                    loss_per_position, retrieval_accuracy, retrieval_correct,
+                                                    retrieval_example, run_lcft_arms, train_base, with_rope)
+from codellama_lite.rope import decay_bound, frequency_ratios, scaling_methods, unseen_pairs, wavelengths
 from codellama_lite.tokenizer import read_corpus
 from tests._models import random_model
 
@@ -132,7 +132,7 @@ def test_retrieval_accuracy_grid_on_a_random_model(tiny, small_tokenizer, texts)
 
 def test_lcft_arms_fine_tune_through_the_cache_with_their_base_and_scaling(tmp_path, monkeypatch):
     from codellama_lite.interop import read_config
-    from codellama_lite.train import chain
+    from codellama_lite.pipeline import chain
 
     monkeypatch.setenv("CODELLAMA_LITE_CACHE", str(tmp_path))
     base = train_base("smoke", theta=1e4, overrides={"train.max_steps": 2})
@@ -156,8 +156,8 @@ def test_a_bad_rope_scaling_in_a_recipe_is_named():
 
 
 def test_toy_modules_are_long_files_of_unseen_problems(small_tokenizer):
-    from codellama_lite.longcontext import toy_module_texts
-    from codellama_lite.toyworld import training_documents
+    from codellama_lite.experiments.longcontext import toy_module_texts
+    from codellama_lite.data.toyworld import training_documents
 
     texts = toy_module_texts(2, 512)
     assert len(texts) == 2 and texts[0] != texts[1]

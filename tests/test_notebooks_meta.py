@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from codellama_lite.workbook import KERNELSPEC, list_notebooks
+from codellama_lite.workbook.runner import KERNELSPEC, list_notebooks
 
 NOTEBOOKS = list_notebooks()
 PROFILE_LINE = 'PROFILE = os.environ.get("CODELLAMA_LITE_PROFILE", "laptop")'

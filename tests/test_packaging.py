@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from codellama_lite.resources import SHIPPED
+from codellama_lite.support.resources import SHIPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIRS = ("codellama_lite", "tests", "exercises", "benchmarks", "setup.py")
@@ -139,7 +139,7 @@ def _workbook_files(folder: Path) -> list[str]:
 
 def test_the_wheel_ships_every_workbook_folder(installed_wheel, tmp_path):
     present = [name for name in SHIPPED if (ROOT / name).is_dir()]
-    script = ("import codellama_lite\nfrom codellama_lite.resources import resource_dir\n"
+    script = ("import codellama_lite\nfrom codellama_lite.support.resources import resource_dir\n"
               f"print(codellama_lite.__file__)\nfor name in {present!r}: print(resource_dir(name))")
     done = _run_installed(installed_wheel, tmp_path, "-c", script)
     assert done.returncode == 0, done.stderr

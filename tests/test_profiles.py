@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from codellama_lite.profiles import check_profile, pick
+from codellama_lite.support.profiles import check_profile, pick
 
 
 def test_env_var_picks_the_profile(monkeypatch):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codellama_lite.evaluation import sandbox_wire as child
-from codellama_lite.evaluation import sandbox_isolation as isolation
+from codellama_lite.evaluation.sandbox import wire as child
+from codellama_lite.evaluation.sandbox import isolation as isolation
 from codellama_lite.evaluation.sandbox import IsolationError, Program, Sandbox, Verdict
 
 
@@ -118,7 +118,7 @@ def test_candidate_output_is_kept_for_humans_but_never_decides(sandbox):
 
 
 def test_candidate_runs_unprivileged_in_a_private_tmp(sandbox):
-    from codellama_lite.evaluation.sandbox_isolation import scratch_interpreter_paths
+    from codellama_lite.evaluation.sandbox.isolation import scratch_interpreter_paths
 
     # Empty but for the interpreter's own folders when it lives under /tmp (a virtual environment there).
     exposed = sorted({Path(path).parts[2] for path in scratch_interpreter_paths() if path.startswith("/tmp/")})

@@ -514,7 +514,7 @@ from pathlib import Path
 import pytest
 sys.path.insert(0, {tests!r})
 import test_sandbox_attacks as suite
-from codellama_lite.evaluation import sandbox_isolation as iso
+from codellama_lite.evaluation.sandbox import isolation as iso
 from codellama_lite.evaluation.sandbox import IsolationError, Sandbox
 uid, gid, tmp = {uid}, {gid}, Path({tmp!r})
 iso.unshare(iso.CLONE_NEWNS)
@@ -575,7 +575,7 @@ def _unprivileged_user() -> tuple[int, int]:
 def _battle_as_unprivileged_user(tmp: Path) -> Battle:
     uid, gid = _unprivileged_user()
     import codellama_lite
-    from codellama_lite.evaluation.sandbox_isolation import closed_ancestor
+    from codellama_lite.evaluation.sandbox.isolation import closed_ancestor
     package = str(Path(codellama_lite.__file__).resolve().parent)
     closed = closed_ancestor(package, uid)
     if closed:  # e.g. root's checkout under a 0700 /root (Debian 12 makes homes 0700): the user cannot start it

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from codellama_lite import selfinstruct as si
+from codellama_lite.pipeline import selfinstruct as si
 from codellama_lite.config import ModelConfig
 
 CONFIG = si.SelfInstructConfig(questions=3, candidates=4, max_new_tokens=16)

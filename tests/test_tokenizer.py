@@ -9,8 +9,9 @@ import pytest
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 from codellama_lite.cli import main
+from codellama_lite.experiments.tokenizer import newline_census
 from codellama_lite.tokenizer import (EXTRA_PIECES, INFILLING_PIECES, LLAMA_TRAINER_OPTIONS, Tokenizer,
-                                      extra_piece_names, newline_census, read_corpus)
+                                      extra_piece_names, read_corpus)
 from conftest import SMALL_VOCAB
 
 CODE = "def add(a, b):\n\treturn a + b  # sum\n\nprint(add(1, 2))\n"

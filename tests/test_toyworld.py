@@ -13,11 +13,11 @@ from codellama_lite.evaluation.humaneval import load_humaneval
 from codellama_lite.evaluation.samples import Sample
 from codellama_lite.evaluation.scoring import score_samples
 from codellama_lite.evaluation.toy import read_toy_file, toy_tasks
-from codellama_lite.toyworld import problems, training_documents
-from codellama_lite.toyworld.dedup import fingerprint, normalized_code
-from codellama_lite.toyworld.families import FAMILIES
-from codellama_lite.toyworld.generator import compile_function, vacuous_mutant
-from codellama_lite.toyworld.splits import RESERVED, bucket_split, is_reserved, signature_shape
+from codellama_lite.data.toyworld import problems, training_documents
+from codellama_lite.data.toyworld.dedup import fingerprint, normalized_code
+from codellama_lite.data.toyworld.families import FAMILIES
+from codellama_lite.data.toyworld.generator import compile_function, vacuous_mutant
+from codellama_lite.data.toyworld.splits import RESERVED, bucket_split, is_reserved, signature_shape
 
 COUNTS = {"train": 400, "valid": 60, "test": 60, "heldout": 40}
 
@@ -142,7 +142,7 @@ def test_training_documents_are_train_problems_with_solutions():
 
 
 def test_training_documents_are_kept_in_the_cache_and_reread_unchanged(tmp_path, monkeypatch):
-    from codellama_lite.toyworld import documents as module
+    from codellama_lite.data.toyworld import documents as module
 
     monkeypatch.setenv("CODELLAMA_LITE_CACHE", str(tmp_path))
     made = module.training_documents(2, 5)

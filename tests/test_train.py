@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from codellama_lite.profiles import PROFILES
+from codellama_lite.support.profiles import PROFILES
 from codellama_lite.train import dry_run, load_recipe, read_metrics, recipe_names, train
 from codellama_lite.train.optim import lr_at
 from codellama_lite.train.recipe import OptimConfig

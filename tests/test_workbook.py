@@ -12,7 +12,7 @@ import pytest
 
 from codellama_lite import __version__
 from codellama_lite.cli import build_parser, main
-from codellama_lite.workbook import format_summary, list_notebooks, run_workbook, select_notebooks
+from codellama_lite.workbook.runner import format_summary, list_notebooks, run_workbook, select_notebooks
 
 
 def _notebook(path, body: str):
@@ -27,7 +27,7 @@ def _notebook(path, body: str):
 
 def test_runs_in_order_collects_figures_and_reports_failures(tmp_path, capsys):
     good = _notebook(tmp_path / "01_good.ipynb",
-                     "from codellama_lite.workbook import key_figures\nkey_figures(profile=PROFILE, answer=42)")
+                     "from codellama_lite.workbook.runner import key_figures\nkey_figures(profile=PROFILE, answer=42)")
     bad = _notebook(tmp_path / "02_bad.ipynb", "raise ValueError('broken on purpose')")
     runs = run_workbook(tmp_path / "out", "smoke", [good, bad])
     assert [(r.notebook, r.status) for r in runs] == [("01_good.ipynb", "ok"), ("02_bad.ipynb", "failed")]
@@ -86,7 +86,7 @@ def test_cli_rejects_an_unknown_chapter(capsys):
 
 
 def test_scratch_dirs_are_removed_when_the_kernel_exits():
-    script = ("from codellama_lite.workbook import scratch_dir\n"
+    script = ("from codellama_lite.workbook.runner import scratch_dir\n"
               "a, b = scratch_dir('ch01'), scratch_dir('ch01')\n"
               "(a / 'model.bin').write_bytes(b'x'); (b / 'sub').mkdir()\n"
               "print(a); print(b)")
@@ -97,12 +97,12 @@ def test_scratch_dirs_are_removed_when_the_kernel_exits():
 
 
 def test_scratch_dirs_of_killed_kernels_are_swept_by_the_next_one():
-    script = ("import os\nfrom codellama_lite.workbook import scratch_dir\n"
+    script = ("import os\nfrom codellama_lite.workbook.runner import scratch_dir\n"
               "d = scratch_dir('ch02'); (d / 'tok.model').write_bytes(b'x'); print(d, flush=True); os._exit(0)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     left = Path(done.stdout.strip())
     assert left.exists()  # os._exit, like a killed kernel, runs no clean-up
-    from codellama_lite.workbook import scratch_dir
+    from codellama_lite.workbook.runner import scratch_dir
 
     mine = scratch_dir("ch02")
     assert not left.exists() and mine.exists() and mine.parent == left.parent

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from codellama_lite.toyworld.cli import register as add_toyworld
+from codellama_lite.data.toyworld.cli import register as add_toyworld
 
 SAMPLE_WINDOWS = 4096  # windows packed to measure the realized mix (about 1M tokens at seq 256)
 

@@ -32,12 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     infilling.add_argument("--tasks", choices=("humaneval", "toy"), default="humaneval",
                            help="cut the holes in HumanEval's solutions or in toy-world problems (--split, --count)")
     _add_toy(infilling)
-    _add_toy(benchmarks.add_parser("toy", parents=[common], help="the toy code world (codellama_lite.toyworld)"))
+    _add_toy(benchmarks.add_parser("toy", parents=[common], help="the toy code world (codellama_lite.data.toyworld)"))
     parser.set_defaults(func=_run)
 
 
 def _add_toy(toy: argparse.ArgumentParser) -> None:
-    from codellama_lite.toyworld.splits import CONTROL, SPLITS
+    from codellama_lite.data.toyworld.splits import CONTROL, SPLITS
 
     toy.add_argument("--split", choices=SPLITS + (CONTROL,), default="test",
                      help="test: unseen instances; heldout: unseen compositions; control: specs shuffled")
@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
 def score_and_report(args: argparse.Namespace, tasks: list, samples: list, results_path: Path) -> str:
     """Judge ``samples``, write the results file, and return the table with the paper's numbers."""
     from codellama_lite.evaluation.report import format_table
-    from codellama_lite.fileio import atomic_open
+    from codellama_lite.support.fileio import atomic_open
     from codellama_lite.evaluation.samples import write_results
     from codellama_lite.evaluation.scoring import counts, exact_match_rate, score_samples, summarize
 

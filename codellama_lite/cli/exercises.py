@@ -19,14 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from codellama_lite.exercises import chapters
+    from codellama_lite.workbook.exercises import chapters
 
     print("\n".join(chapters()))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from codellama_lite.exercises import run_checks
+    from codellama_lite.workbook.exercises import run_checks
 
     implementation = "solution" if args.solution else (args.file or "stub")
     results = run_checks(args.chapter, implementation)

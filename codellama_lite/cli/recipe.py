@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from codellama_lite.profiles import PROFILES
+from codellama_lite.support.profiles import PROFILES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from codellama_lite.profiles import check_profile
-    from codellama_lite.train.chain import format_plan, gpu_plan, run_chain
+    from codellama_lite.support.profiles import check_profile
+    from codellama_lite.pipeline.chain import format_plan, gpu_plan, run_chain
 
     if args.dry_run:
         if args.nodes < 1:
@@ -46,8 +46,8 @@ def _run(args: argparse.Namespace) -> int:
 def _selfinstruct(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from codellama_lite.profiles import check_profile
-    from codellama_lite.selfinstruct import build_dataset, settings_for
+    from codellama_lite.support.profiles import check_profile
+    from codellama_lite.pipeline.selfinstruct import build_dataset, settings_for
 
     stats = build_dataset(args.model, args.out, settings_for(check_profile(args.profile)), progress=args.progress)
     print(", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from codellama_lite.profiles import PROFILES
+from codellama_lite.support.profiles import PROFILES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
         print("\n".join(recipe_names()))
         return 0
     if args.clear_cache:
-        from codellama_lite.train.cache import clear_cache
+        from codellama_lite.pipeline.cache import clear_cache
 
         print(f"cleared the cached runs and data in {clear_cache()}")
         return 0

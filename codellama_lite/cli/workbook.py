@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from codellama_lite.profiles import PROFILES
+from codellama_lite.support.profiles import PROFILES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,14 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from codellama_lite.workbook import run_workbook
+    from codellama_lite.workbook.runner import run_workbook
 
     runs = run_workbook(args.output_dir, args.profile, args.notebooks or None)
     return 0 if all(run.status == "ok" for run in runs) else 1
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from codellama_lite.workbook import refresh_stored_outputs
+    from codellama_lite.workbook.runner import refresh_stored_outputs
 
     for path in args.notebooks:
         refresh_stored_outputs(path)

@@ -117,10 +117,10 @@ TOYWORLD_DOCUMENTS = 4000  # default count of builtin:toyworld; builtin:toyworld
 
 
 def toyworld_documents(entry: str, source: str, max_documents: int | None) -> list[Document]:
-    """Code files of the toy world's ``train`` split (problems with their solutions, :mod:`codellama_lite.toyworld`):
+    """Code files of the toy world's ``train`` split (problems with their solutions, :mod:`codellama_lite.data.toyworld`):
     ``builtin:toyworld:N`` gives N documents; ``builtin:toyworld`` gives 4,000, or ``max_documents`` when smaller.
     Generated with seed 0."""
-    from codellama_lite.toyworld import training_documents
+    from codellama_lite.data.toyworld import training_documents
 
     _, _, count_text = entry.partition("builtin:toyworld")
     count = int(count_text[1:]) if count_text.startswith(":") and count_text[1:].isdigit() else TOYWORLD_DOCUMENTS
@@ -149,7 +149,7 @@ def builtin_files(name: str) -> list[Path]:
 def locate(entry: str) -> Path:
     """A user's path as given; a relative path into a folder the workbook ships (``data_samples/languages``) that is
     not under the working directory is read from the installed copy (a notebook or a wheel runs elsewhere)."""
-    from codellama_lite.resources import SHIPPED, resource_dir
+    from codellama_lite.support.resources import SHIPPED, resource_dir
 
     path = Path(entry)
     if path.is_absolute() or path.exists() or not path.parts or path.parts[0] not in SHIPPED:

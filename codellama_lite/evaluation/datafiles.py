@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from codellama_lite.fileio import iter_jsonl
+from codellama_lite.support.fileio import iter_jsonl
 
 
 def read_records(path: str | Path, what: str = "data") -> Iterator[tuple[int, dict]]:

@@ -13,7 +13,7 @@ A filled-in program is judged by running ``prefix + middle + suffix`` against th
 (the middle equals the removed text, character for character) is reported beside it.
 
 The same three constructions apply to any problem in HumanEval's shape: :func:`toy_infilling_tasks` cuts holes in the
-toy world's test problems (:mod:`codellama_lite.toyworld`), the benchmark a laptop-trained model can score on.
+toy world's test problems (:mod:`codellama_lite.data.toyworld`), the benchmark a laptop-trained model can score on.
 A left-to-right model cannot see the suffix; :func:`left_to_right_middle` turns its continuation of the prefix into a
 middle with the most generous rule that needs no suffix: keep as many lines as the removed text has.
 """

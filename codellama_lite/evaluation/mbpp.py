@@ -30,7 +30,7 @@ from pathlib import Path
 from codellama_lite.evaluation.datafiles import read_records, require
 from codellama_lite.evaluation.stops import MBPP_STOPS
 from codellama_lite.evaluation.tasks import Task
-from codellama_lite.resources import resource_dir
+from codellama_lite.support.resources import resource_dir
 
 SHOT_IDS: tuple[int, ...] = (2, 3, 4)
 TEST_IDS = range(11, 511)

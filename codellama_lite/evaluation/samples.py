@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from codellama_lite.fileio import append_jsonl, iter_jsonl, write_jsonl
+from codellama_lite.support.fileio import append_jsonl, iter_jsonl, write_jsonl
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ Labels = dict[str, dict[str, str]]  # task_id -> {"family": ..., "difficulty": .
 
 def toy_problems(split: str = "test", seed: int = 0, count: int = 200) -> tuple[list[HumanEvalProblem], Labels]:
     """Generated problems of one toy-world split, and their labels."""
-    from codellama_lite.toyworld import problems
+    from codellama_lite.data.toyworld import problems
 
     generated = problems(split, seed, count)
     return ([HumanEvalProblem(p.task_id, p.prompt, p.canonical_solution, p.test, p.entry_point) for p in generated],

@@ -26,7 +26,7 @@ from torch.distributed.checkpoint.api import CheckpointException
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from codellama_lite.fileio import atomic_open
+from codellama_lite.support.fileio import atomic_open
 from codellama_lite.train.distributed import World, barrier
 
 # One process saving or loading alone is intended here, not a mistake worth a warning on every checkpoint.

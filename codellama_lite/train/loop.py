@@ -33,7 +33,7 @@ from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
 from codellama_lite.data import (PackedStream, build_corpus, default_data_config, train_tokenizer_for,
                                  validation_windows)
-from codellama_lite.fileio import atomic_open
+from codellama_lite.support.fileio import atomic_open
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 from codellama_lite.train import checkpoint as ckpt

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from codellama_lite.fileio import append_jsonl, atomic_open, read_jsonl
+from codellama_lite.support.fileio import append_jsonl, atomic_open, read_jsonl
 
 # Dense bf16 peak FLOP/s by device name (NVIDIA datasheets); unknown devices report no MFU.
 PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "L40S": 362e12, "A10G": 125e12}

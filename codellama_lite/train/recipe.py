@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from codellama_lite.profiles import check_profile
+from codellama_lite.support.profiles import check_profile
 
 CONFIG_DIR_NAME = "configs"
 
@@ -133,7 +133,7 @@ TOP_LEVEL = {"stage", "description", "model", "data", "profiles", *SECTIONS}
 def config_dir() -> Path:
     """The shipped recipes (``configs/`` in the checkout, package data when installed)."""
     try:
-        from codellama_lite.resources import resource_dir
+        from codellama_lite.support.resources import resource_dir
         return resource_dir(CONFIG_DIR_NAME)
     except (ImportError, FileNotFoundError):
         return Path(__file__).resolve().parents[2] / CONFIG_DIR_NAME

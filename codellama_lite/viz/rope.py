@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import torch
 
-from codellama_lite.longcontext import decay_bound, wavelengths
+from codellama_lite.rope import decay_bound, wavelengths
 
 
 def plot_wavelengths(head_dim: int, thetas: Sequence[float], train_length: int, long_length: int | None = None):

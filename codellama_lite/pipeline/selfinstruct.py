@@ -35,7 +35,7 @@ from typing import Any
 from codellama_lite.evaluation.generation import ManyCompleter, sample_seed
 from codellama_lite.evaluation.stops import truncate_at_stops
 from codellama_lite.evaluation.tasks import Task
-from codellama_lite.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
+from codellama_lite.support.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
 
 CANDIDATES_FILE = "candidates.jsonl"
 TRIPLETS_FILE = "triplets.jsonl"
@@ -75,7 +75,7 @@ PROFILE_SETTINGS = {
 
 def settings_for(profile: str) -> SelfInstructConfig:
     """The self-instruct settings of a run profile."""
-    from codellama_lite.profiles import check_profile
+    from codellama_lite.support.profiles import check_profile
 
     return PROFILE_SETTINGS[check_profile(profile)]
 

@@ -21,10 +21,10 @@ Candidate stdout/stderr are drained for as long as it writes (the head is kept, 
 that prints a lot runs as it would anywhere) but never parsed.
 
 **Isolation levels** (``Sandbox.level``, recorded in every Verdict; see
-:mod:`~codellama_lite.evaluation.sandbox_isolation`): ``namespaces+cgroup`` > ``namespaces`` (the minimum) >
+:mod:`~codellama_lite.evaluation.sandbox.isolation`): ``namespaces+cgroup`` > ``namespaces`` (the minimum) >
 ``process``. Below the minimum no candidate runs unless the caller passes ``allow_weak_isolation=True``. Linux only.
-The child side is split by the threat each part answers: ``sandbox_wire``, ``sandbox_isolation``, ``sandbox_judge``,
-``sandbox_server`` (started through ``_sandbox_child.py``); ``tests/test_sandbox_attacks.py`` and
+The child side is split by the threat each part answers: ``wire``, ``isolation``, ``judge``,
+``server`` (started through ``_child.py``); ``tests/test_sandbox_attacks.py`` and
 ``tests/test_verdict_fidelity.py`` are the proof.
 """
 
@@ -48,11 +48,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from codellama_lite.evaluation import _sandbox_child, sandbox_isolation as isolation
-from codellama_lite.evaluation.sandbox_wire import ChannelClosed, recv_msg, send_msg
+from codellama_lite.evaluation.sandbox import _child, isolation
+from codellama_lite.evaluation.sandbox.wire import ChannelClosed, recv_msg, send_msg
 
 STATUSES = ("passed", "failed", "error", "timeout", "crashed")
-_CHILD_SCRIPT = _sandbox_child.__file__
+_CHILD_SCRIPT = _child.__file__
 _ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _OUTPUT_KEPT = 2000  # characters of candidate output kept in a Verdict (for a human; never parsed)

@@ -1,11 +1,9 @@
 """Long context (Code Llama §2.4, §3.3, appendix G): what RoPE's base does, what context costs, and how far a model
 trained short reads long.
 
-Three parts, top to bottom:
+The analysis of RoPE's frequencies lives in :mod:`codellama_lite.rope` and the cost of a long context in
+:mod:`codellama_lite.costs`; this module holds the measurements:
 
-* **Frequencies.** Wavelengths per rotary pair, the RoFormer bound on how the attention score can decay with
-  distance (Su et al., 2021, §3.4.3; Code Llama Figure 9a), and the rescaling methods of :mod:`codellama_lite.rope`.
-* **Cost.** KV-cache memory and attention FLOPs of a long prompt (:mod:`codellama_lite.costs` conventions).
 * **Measurements** on any :class:`~codellama_lite.model.Transformer` with its
   :class:`~codellama_lite.tokenizer.Tokenizer`: loss per position on held-out code far past the training length
   (Figure 7's perplexity curves) and the synthetic key retrieval of §3.3 (Table 17's task: a function returning a
@@ -26,85 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.costs import flops_per_token, matmul_params
 from codellama_lite.model import Transformer
-from codellama_lite.rope import rope_frequencies, scaled_inv_freq
+from codellama_lite.rope import scaling_methods
 from codellama_lite.tokenizer import Tokenizer
-
-# -- frequencies ------------------------------------------------------------------------------------------------------
-
-
-def wavelengths(head_dim: int, theta: float) -> torch.Tensor:
-    """Tokens per full turn of each rotary pair, ``2 pi / theta_i = 2 pi base^(2i/d)``.
-
-    A pair whose wavelength exceeds the training length never completed a turn in training: past that length it
-    shows the model angles it has never seen.
-    """
-    return 2 * math.pi / rope_frequencies(head_dim, theta).double()
-
-
-def unseen_pairs(head_dim: int, theta: float, train_length: int) -> int:
-    """How many pairs never complete a turn within ``train_length`` tokens."""
-    return int((wavelengths(head_dim, theta) > train_length).sum())
-
-
-def decay_bound(distances: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
-    """RoFormer's relative upper bound on the attention score at each distance ``m`` (Su et al., 2021, §3.4.3).
-
-    With partial sums ``S_j = sum_{k<j} exp(i m theta_k)``, ``|q . k| <= max_i |h_{i+1} - h_i| * sum_j |S_j|``; the
-    curve is ``(1 / (d/2)) sum_{j=1}^{d/2} |S_j|``. It decays with distance, and a larger base slows the decay:
-    Code Llama Figure 9a draws it for bases 1e4 and 1e6 with d = 1024.
-    """
-    angles = distances.double()[:, None] * rope_frequencies(head_dim, theta).double()[None, :]
-    partial = torch.polar(torch.ones_like(angles), angles).cumsum(dim=-1)
-    return partial.abs().mean(dim=-1)
-
-
-def scaling_methods(factor: float, original_length: int) -> dict[str, dict[str, Any] | None]:
-    """The ``rope_scaling`` dicts compared in chapter 4, each extending ``original_length`` by ``factor``."""
-    return {
-        "none": None,
-        "PI (linear)": {"rope_type": "linear", "factor": factor},
-        "dynamic NTK": {"rope_type": "dynamic", "factor": factor, "original_max_position_embeddings": original_length},
-        "YaRN": {"rope_type": "yarn", "factor": factor, "original_max_position_embeddings": original_length},
-    }
-
-
-def frequency_ratios(head_dim: int, theta: float, methods: dict[str, dict[str, Any] | None],
-                     seq_len: int | None = None) -> dict[str, torch.Tensor]:
-    """Each method's frequencies divided by the original ones, per pair (1 = unchanged, 1/s = interpolated)."""
-    plain = rope_frequencies(head_dim, theta)
-    return {name: scaled_inv_freq(head_dim, theta, scaling, seq_len)[0] / plain for name, scaling in methods.items()}
-
-
-# -- cost ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContextCost:
-    """What a prompt of ``tokens`` tokens costs one model (bf16 cache, one sequence)."""
-
-    tokens: int
-    kv_cache_bytes: int
-    attention_flops: float  # scores and weighted sums over the whole prompt (full, unmasked: costs.py convention)
-    weight_flops: float  # the matrix products with the weights, 2 N per token
-
-    @property
-    def attention_share(self) -> float:
-        return self.attention_flops / (self.attention_flops + self.weight_flops)
-
-
-def kv_cache_bytes(config: ModelConfig, tokens: int, bytes_per_value: int = 2) -> int:
-    """Keys and values of every layer for ``tokens`` positions: ``2 * n_layers * n_kv_heads * head_dim`` values each."""
-    return 2 * config.n_layers * config.kv_heads * config.head_dim * tokens * bytes_per_value
-
-
-def context_cost(config: ModelConfig, tokens: int) -> ContextCost:
-    """The forward cost of a ``tokens``-token prompt, split into attention and weights (PaLM's FLOP convention)."""
-    weights = 2 * matmul_params(config) * tokens
-    total = flops_per_token(config, seq_len=tokens) * tokens
-    return ContextCost(tokens, kv_cache_bytes(config, tokens), total - weights, weights)
-
 
 # -- models with other rotary settings ------------------------------------------------------------------------------
 
@@ -151,7 +73,7 @@ def toy_module_texts(count: int, length: int, seed: int = 0) -> list[str]:
     """Up to ``count`` long files made of unseen toy problems (the ``test`` split, with their solutions), one after
     another, each of roughly ``length`` tokens or more: held-out code the laptop models know well, so that a loss
     rising past the training length shows positions the model cannot handle rather than text it never learned."""
-    from codellama_lite.toyworld.splits import iter_problems
+    from codellama_lite.data.toyworld.splits import iter_problems
 
     per_text = length // 60 + 8  # a toy problem is 80-130 tokens: ample
     texts, current = [], []
@@ -293,7 +215,7 @@ def base_recipe(profile: str, theta: float = 1e4, overrides: dict[str, Any] | No
 
 def train_base(profile: str, theta: float = 1e4, overrides: dict[str, Any] | None = None) -> Path:
     """The exported short-context base model (:func:`base_recipe`), trained once through the cache."""
-    from codellama_lite.train.cache import trained
+    from codellama_lite.pipeline.cache import trained
 
     return trained(base_recipe(profile, theta, overrides))
 
@@ -316,7 +238,7 @@ def lcft_recipes(base_dir: str | Path, profile: str, overrides: dict[str, Any] |
 
 def run_lcft_arms(base_dir: str | Path, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Path]:
     """Every arm's exported folder (``base_dir`` itself for "no LCFT"), each fine-tuned once through the cache."""
-    from codellama_lite.train.cache import trained
+    from codellama_lite.pipeline.cache import trained
 
     folders = {"no LCFT": Path(base_dir)}
     folders.update({name: trained(recipe) for name, recipe in lcft_recipes(base_dir, profile, overrides).items()})

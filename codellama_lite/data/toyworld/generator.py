@@ -15,8 +15,8 @@ import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from codellama_lite.toyworld.dedup import fingerprint
-from codellama_lite.toyworld.families import COUNT, INT, INTS, TEXT, Spec
+from codellama_lite.data.toyworld.dedup import fingerprint
+from codellama_lite.data.toyworld.families import COUNT, INT, INTS, TEXT, Spec
 
 TEST_INPUTS = 7
 MAX_SHOWN = 48  # characters of one example's output; a longer one is not shown in the docstring

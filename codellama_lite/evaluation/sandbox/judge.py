@@ -4,7 +4,7 @@
 ``builtins``, walk frames to the harness, ``sys.exit(0)`` before the first assertion, or return an object equal to
 everything. Here the verdict is decided only by the **judge**: it runs ``setup`` then ``test`` with each entry point
 bound to a :class:`CandidateProxy`; a call is one round trip on a socket, carrying values as
-:mod:`~codellama_lite.evaluation.sandbox_wire` encodes them. Nothing from the candidate is ever executed by the judge:
+:mod:`~codellama_lite.evaluation.sandbox.wire` encodes them. Nothing from the candidate is ever executed by the judge:
 a candidate exception arrives as the judge's own class (which a test's ``except ValueError`` still catches), an
 iterator or function it returns stays with it behind a handle, and a result the wire cannot carry makes the verdict
 ``error`` with that reason however the test goes on (it cannot be swallowed), never a silent difference.
@@ -30,8 +30,8 @@ import traceback
 import types
 from collections.abc import Iterator
 
-from codellama_lite.evaluation.sandbox_isolation import PR_SET_DUMPABLE, RUNNER_BROKEN, enter_sandbox, prctl
-from codellama_lite.evaluation.sandbox_wire import (ChannelClosed, Unserializable, decode, describe_exception, encode,
+from codellama_lite.evaluation.sandbox.isolation import PR_SET_DUMPABLE, RUNNER_BROKEN, enter_sandbox, prctl
+from codellama_lite.evaluation.sandbox.wire import (ChannelClosed, Unserializable, decode, describe_exception, encode,
                                                     recv_msg, send_msg)
 
 CANNOT_CARRY = "cannot carry"  # in every reason for a result the channel refused

@@ -12,7 +12,7 @@ import ast
 import hashlib
 from collections.abc import Callable
 
-from codellama_lite.toyworld.families import COUNT, INT, INTS, TEXT
+from codellama_lite.data.toyworld.families import COUNT, INT, INTS, TEXT
 
 PROBES: dict[str, tuple] = {
     INT: (-13, -8, -5, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 15, 21, 30),

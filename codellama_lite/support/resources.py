@@ -13,7 +13,7 @@ from pathlib import Path
 # The top-level folders that ship inside the wheel (docs: the facts the notebooks cite); setup.py reads this tuple.
 SHIPPED = ("notebooks", "exercises", "configs", "data_samples", "docs")
 SHIPPED_PACKAGE_DIR = "_shipped"
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def resource_dir(name: str) -> Path:

@@ -1,6 +1,6 @@
 """The paper's findings measured at toy scale, and the findings table (Code Llama §3, Tables 2 and 4, Figure 6).
 
-Measurements on the toy world (:mod:`codellama_lite.toyworld`), scored exactly as HumanEval (:mod:`codellama_lite.
+Measurements on the toy world (:mod:`codellama_lite.data.toyworld`), scored exactly as HumanEval (:mod:`codellama_lite.
 evaluation.toy`): :func:`toy_pass_at_k` gives pass@k with a bootstrap interval over problems; :func:`paired_difference`
 the interval of a difference between two models on the same problems (so "B beats A" is decided on the difference,
 not on two overlapping intervals); :func:`temperature_sweep` Figure 6's curves.

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from codellama_lite.fileio import cache_root
+from codellama_lite.support.fileio import cache_root
 from codellama_lite.train.loop import FINAL_DIR, train
 from codellama_lite.train.recipe import Recipe, load_recipe
 

@@ -1,7 +1,7 @@
 """The staged recipe as one pipeline (Code Llama §2.2–2.6, Figure 2): base → LCFT → Python, and LCFT → Instruct.
 
 Each stage is a recipe in ``configs/`` that starts from its parent stage's export (``[init] from``), trained once
-through the cache (:func:`codellama_lite.train.cache.trained`, keyed by content, resumable after a kill): running
+through the cache (:func:`codellama_lite.pipeline.cache.trained`, keyed by content, resumable after a kill): running
 the chain again trains only what is missing, and a chain killed half-way resumes inside the stage it was in.
 
 The order follows the paper's Figure 2 where it can while keeping "each stage starts from the one before":
@@ -9,7 +9,7 @@ The order follows the paper's Figure 2 where it can while keeping "each stage st
 * ``base`` (code training with infilling, §2.2–2.3) → ``lcft`` (long-context fine-tuning, §2.4): Code Llama;
 * ``lcft`` → ``python`` (§2.5): the paper trains Code Llama - Python *before* LCFT (code → Python → LCFT); our chain
   specialises the long-context model instead, so one chain yields all three variants;
-* ``lcft`` → ``instruct`` (§2.5, self-instruct of §2.6 via :mod:`codellama_lite.selfinstruct`): as the paper, from
+* ``lcft`` → ``instruct`` (§2.5, self-instruct of §2.6 via :mod:`codellama_lite.pipeline.selfinstruct`): as the paper, from
   Code Llama; the self-instruct data is sampled from that same parent.
 
 It lives in ``codellama_lite.train`` beside the cache and the recipes it composes (no notebook logic here), and
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from codellama_lite.train.cache import cache_root, trained
+from codellama_lite.pipeline.cache import cache_root, trained
 from codellama_lite.train.recipe import Recipe, load_recipe
 
 PAPER_A100_HOURS = 1_400_000  # all 12 released models (docs/paper_facts.md §5)
@@ -93,7 +93,7 @@ def describe_stage(recipe: Recipe, export: Path | None = None) -> str:
 def selfinstruct_dir(profile: str, parent_export: Path) -> Path:
     """Where the self-instruct data sampled from ``parent_export`` lives in the cache (keyed by the parent's path,
     which holds its recipe's digest, and by the profile's settings)."""
-    from codellama_lite.selfinstruct import settings_for
+    from codellama_lite.pipeline.selfinstruct import settings_for
 
     key = hashlib.sha256(f"{parent_export}|{settings_for(profile)}".encode()).hexdigest()[:16]
     return cache_root() / "selfinstruct" / f"{profile}-{key}"
@@ -148,7 +148,7 @@ def run_chain(profile: str, *, stop_after: str | None = None, echo: Callable[[st
 
 def build_selfinstruct(profile: str, parent_export: Path, *, progress: bool = True) -> Path:
     """The self-instruct data of ``parent_export`` for ``profile`` (generated once; resumed after a kill)."""
-    from codellama_lite.selfinstruct import build_dataset, settings_for
+    from codellama_lite.pipeline.selfinstruct import build_dataset, settings_for
 
     folder = selfinstruct_dir(profile, parent_export)
     build_dataset(parent_export, folder, settings_for(profile), progress=progress)

@@ -60,7 +60,7 @@ def twin_recipes(profile: str, stage: str = "base") -> dict[str, Any]:
 
 def train_twins(profile: str, stage: str = "base") -> dict[str, Path]:
     """The exported folders of both twins, trained now only where the cache has no finished run."""
-    from codellama_lite.train.cache import trained
+    from codellama_lite.pipeline.cache import trained
 
     return {arm: trained(recipe) for arm, recipe in twin_recipes(profile, stage).items()}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from codellama_lite.toyworld.splits import CONTROL, SPLITS
+from codellama_lite.data.toyworld.splits import CONTROL, SPLITS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codellama_lite.fileio import write_jsonl
-    from codellama_lite.toyworld.splits import problems
+    from codellama_lite.support.fileio import write_jsonl
+    from codellama_lite.data.toyworld.splits import problems
 
     chosen = problems(args.split, args.seed, args.count)
     write_jsonl(args.out, (problem.record() for problem in chosen))

@@ -2,7 +2,7 @@
 
 A problem is built from *steps*, each one English phrase, one name fragment and one line of code, so a model that
 learns what each phrase means can write a body it has never seen (the compositional split, ``heldout``, tests exactly
-that). Every family draws a :class:`Spec` from a ``random.Random``; :mod:`codellama_lite.toyworld.generator` runs
+that). Every family draws a :class:`Spec` from a ``random.Random``; :mod:`codellama_lite.data.toyworld.generator` runs
 its code to get the tests. Families, easiest first:
 
 * ``arithmetic``: one to three steps on an integer (``add 3``, ``multiply by 2``, ``square it``).

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codellama_lite.profiles import check_profile
-from codellama_lite.resources import resource_dir
+from codellama_lite.support.profiles import check_profile
+from codellama_lite.support.resources import resource_dir
 
 FIGURES_MIME = "application/vnd.codellama-lite.figures+json"
 # The kernel every notebook names, exactly as ipykernel reports it (JupyterLab marks a notebook modified otherwise).
@@ -157,7 +157,7 @@ def write_summary(path: Path, run: NotebookRun, profile: str) -> None:
     chapter order); a summary of another profile is replaced. Written atomically."""
     from dataclasses import asdict
 
-    from codellama_lite.fileio import atomic_open
+    from codellama_lite.support.fileio import atomic_open
 
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     entries = {entry["notebook"]: entry for entry in previous.get("notebooks", [])
@@ -194,7 +194,7 @@ def refresh_stored_outputs(path: Path, profile: str = "smoke") -> None:
     import nbformat
     import papermill
 
-    from codellama_lite.fileio import atomic_path
+    from codellama_lite.support.fileio import atomic_path
 
     with atomic_path(path) as tmp:
         papermill.execute_notebook(str(path), str(tmp), parameters={"PROFILE": profile}, cwd=str(path.parent),

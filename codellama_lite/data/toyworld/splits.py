@@ -1,6 +1,6 @@
 """Splits that measure generalization, not memory: ``train``, ``valid``, ``test``, ``heldout``, and a ``control``.
 
-* A problem's split is decided by its *behaviour*: the hash of its :func:`~codellama_lite.toyworld.dedup.fingerprint`
+* A problem's split is decided by its *behaviour*: the hash of its :func:`~codellama_lite.data.toyworld.dedup.fingerprint`
   picks a bucket (70% train, 10% valid, 10% test, 10% heldout), whatever the seed. Two problems that behave alike on
   the probe inputs — including any two with the same normalized code — therefore always fall in the same split, and
   every seed's test set is disjoint from every seed's training set.
@@ -17,8 +17,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from codellama_lite.toyworld.families import draw_spec
-from codellama_lite.toyworld.generator import Problem, behaviour, build_problem
+from codellama_lite.data.toyworld.families import draw_spec
+from codellama_lite.data.toyworld.generator import Problem, behaviour, build_problem
 
 SPLITS = ("train", "valid", "test", "heldout")
 CONTROL = "control"

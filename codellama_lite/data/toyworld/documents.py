@@ -14,8 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from codellama_lite.fileio import atomic_open, cache_root
-from codellama_lite.toyworld.splits import problems
+from codellama_lite.support.fileio import atomic_open, cache_root
+from codellama_lite.data.toyworld.splits import problems
 
 
 def training_documents(seed: int, count: int) -> list[str]:

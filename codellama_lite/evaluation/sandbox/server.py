@@ -9,7 +9,7 @@ every child and reports each candidate's exit status on a pipe the parent waits 
 candidate it cannot put in a PID namespace itself (as a non-root user) gets a trusted **supervisor** parent that makes
 the user namespace and, without a PID namespace, kills the whole tree as a subreaper.
 
-Run as ``python -I _sandbox_child.py zygote FD`` by :mod:`codellama_lite.evaluation.sandbox`; imports only the
+Run as ``python -I _child.py zygote FD`` by :mod:`codellama_lite.evaluation.sandbox`; imports only the
 standard library and the other ``sandbox_*`` modules.
 """
 
@@ -40,14 +40,14 @@ import re  # noqa: F401
 import string  # noqa: F401
 import typing  # noqa: F401
 
-from codellama_lite.evaluation.sandbox_isolation import (CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, NOBODY,
+from codellama_lite.evaluation.sandbox.isolation import (CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, NOBODY,
                                                          PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, SETUP_FAILED,
                                                          base_filesystem, enter_user_namespace,
                                                          hidden_interpreter_paths, join_cgroups, prctl,
                                                          scratch_interpreter_paths,
                                                          set_oom_score, setns, unshare)
-from codellama_lite.evaluation.sandbox_judge import candidate_main, judge_main
-from codellama_lite.evaluation.sandbox_wire import ChannelClosed, recv_msg, send_msg
+from codellama_lite.evaluation.sandbox.judge import candidate_main, judge_main
+from codellama_lite.evaluation.sandbox.wire import ChannelClosed, recv_msg, send_msg
 
 
 def _exit_code(status: int) -> int:
@@ -336,5 +336,5 @@ def zygote_main(ctl_fd: int) -> None:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 3 or argv[1] != "zygote":
-        raise SystemExit("usage: _sandbox_child.py zygote CONTROL_FD (started by codellama_lite.evaluation.sandbox)")
+        raise SystemExit("usage: _child.py zygote CONTROL_FD (started by codellama_lite.evaluation.sandbox)")
     zygote_main(int(argv[2]))

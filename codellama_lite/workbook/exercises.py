@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from codellama_lite.resources import resource_dir
+from codellama_lite.support.resources import resource_dir
 
 VARIANTS = ("stub", "solution")
 

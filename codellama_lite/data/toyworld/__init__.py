@@ -6,12 +6,12 @@ rich enough to measure: problems in HumanEval's shape (a signature, a templated 
 body, hidden tests computed by running it), in families of rising difficulty, split so that ``test`` measures unseen
 instances and ``heldout`` unseen compositions.
 
-    >>> from codellama_lite.toyworld import problems
+    >>> from codellama_lite.data.toyworld import problems
     >>> problem = problems("test", seed=0, count=1)[0]
 """
 
-from codellama_lite.toyworld.documents import training_documents
-from codellama_lite.toyworld.generator import Problem
-from codellama_lite.toyworld.splits import CONTROL, SPLITS, iter_problems, problems, shuffled_specs
+from codellama_lite.data.toyworld.documents import training_documents
+from codellama_lite.data.toyworld.generator import Problem
+from codellama_lite.data.toyworld.splits import CONTROL, SPLITS, iter_problems, problems, shuffled_specs
 
 __all__ = ["CONTROL", "SPLITS", "Problem", "iter_problems", "problems", "shuffled_specs", "training_documents"]

@@ -1,0 +1,1 @@
+"""Running the workbook: the papermill runner (``runner``) and the exercises' stubs and checks (``exercises``)."""
