@@ -31,6 +31,20 @@ from codellama_lite.tokenizer import Tokenizer
 FIM_MARKERS = 4  # PRE, SUF, MID and EOT
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the packer put a document: its source and index, whether it was FIM'd, and the window and offset where
+    its first token (BOS) landed."""
+
+    source: str
+    index: int
+    epoch: int
+    fim: bool
+    window: int
+    offset: int
+    tokens: int
+
+
 @dataclass
 class _Pending:
     """The document being placed: which one, whether it was FIM'd, how many of its ids are already placed."""
@@ -68,6 +82,7 @@ class PackedStream:
         self._pending: _Pending | None = None
         self._max_piece = max_piece_chars(tokenizer) if config.fim_rate > 0 else 1
         self.fim_documents = self.plain_documents = 0
+        self.placements: list[Placement] | None = None  # set to [] to record every document's placement
 
     # -- one document --
 
@@ -90,6 +105,8 @@ class PackedStream:
             ids = self._encode(source, index, epoch, fim=False)
         self.fim_documents += fim
         self.plain_documents += not fim
+        if self.placements is not None:
+            self.placements.append(Placement(source, index, epoch, fim, self.windows, self.window_len - room, len(ids)))
         return _Pending(source, index, epoch, fim, 0, ids)
 
     # -- windows --
@@ -168,23 +185,49 @@ def _group(documents: Sequence[Document], config: DataConfig) -> dict[str, list[
     return groups
 
 
-def validation_windows(documents: Sequence[Document], tokenizer: Tokenizer, seq_len: int,
-                       max_windows: int) -> torch.Tensor:
-    """Fixed validation windows: documents in order, plain (no FIM), packed into at most ``max_windows`` windows.
+def validation_sets(documents: Sequence[Document], tokenizer: Tokenizer, seq_len: int,
+                    max_windows: int) -> dict[str, torch.Tensor]:
+    """Fixed validation windows per source: plain (no FIM), at most ``max_windows`` in all, shared equally.
 
-    The incomplete last window is dropped; ``ValueError`` if not even one window can be filled.
+    Each source (in order of first appearance) gets ``max_windows // sources`` windows (the remainder to the first
+    ones), packed from its own documents in an order shuffled by the source's name, so that the loss of every source
+    is measured, not only that of the first documents. Incomplete last windows are dropped; a source too small for
+    one window is left out; ``ValueError`` if no source fills a window.
     """
     if max_windows < 1 or seq_len < 1:
         raise ValueError(f"max_windows and seq_len must be >= 1, got {max_windows}, {seq_len}")
-    length, stream, windows = seq_len + 1, [], []
+    by_source: dict[str, list[Document]] = {}
     for document in documents:
+        by_source.setdefault(document.source, []).append(document)
+    quotas = [max_windows // len(by_source) + (i < max_windows % len(by_source)) for i in range(len(by_source))]
+    sets = {}
+    for (source, group), quota in zip(by_source.items(), quotas):
+        order = list(group)
+        random.Random(f"valid/{source}").shuffle(order)
+        windows = _plain_windows(order, tokenizer, seq_len + 1, quota)
+        if windows:
+            sets[source] = torch.tensor(windows, dtype=torch.long)
+    if not sets:
+        raise ValueError(f"validation documents ({len(documents)}) do not fill one window of seq_len + 1 = "
+                         f"{seq_len + 1} tokens in any source; use more validation data or a shorter seq_len")
+    return sets
+
+
+def _plain_windows(documents: Sequence[Document], tokenizer: Tokenizer, length: int, count: int) -> list[list[int]]:
+    """Up to ``count`` windows of ``length`` tokens packed from ``documents`` in order, each ``[BOS] text [EOS]``."""
+    stream: list[int] = []
+    windows: list[list[int]] = []
+    for document in documents:
+        if len(windows) == count:
+            break
         stream += [tokenizer.bos_id, *tokenizer.encode(document.text), tokenizer.eos_id]
-        while len(stream) >= length and len(windows) < max_windows:
+        while len(stream) >= length and len(windows) < count:
             windows.append(stream[:length])
             stream = stream[length:]
-        if len(windows) == max_windows:
-            break
-    if not windows:
-        raise ValueError(f"validation documents ({len(documents)}, {len(stream)} tokens) do not fill one window "
-                         f"of seq_len + 1 = {length} tokens; use more validation data or a shorter seq_len")
-    return torch.tensor(windows, dtype=torch.long)
+    return windows
+
+
+def validation_windows(documents: Sequence[Document], tokenizer: Tokenizer, seq_len: int,
+                       max_windows: int) -> torch.Tensor:
+    """All of :func:`validation_sets`' windows in one tensor, source after source."""
+    return torch.cat(list(validation_sets(documents, tokenizer, seq_len, max_windows).values()))

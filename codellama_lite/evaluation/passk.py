@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -133,3 +134,57 @@ def expected_estimate(estimator, rate: float, n: int, k: int) -> float:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"a pass rate lies in [0, 1]; got {rate}")
     return sum(math.comb(n, c) * rate ** c * (1.0 - rate) ** (n - c) * estimator(n, c, k) for c in range(n + 1))
+
+
+# --- 3. Intervals over problems and seeds --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean with its 95% interval: over problems alone (one seed), or over seeds and problems together."""
+
+    value: float
+    low: float
+    high: float
+    items: int
+    seeds: int
+    per_seed: tuple[float, ...] = ()  # the mean of each seed: the run-to-run spread
+
+    def __str__(self) -> str:
+        spread = f", seeds {', '.join(f'{v:+.3f}' for v in self.per_seed)}" if self.seeds > 1 else ""
+        return f"{self.value:+.4f} [{self.low:+.4f}, {self.high:+.4f}] ({self.items} items x {self.seeds} seeds{spread})"
+
+
+def mean_interval(values: Sequence[float] | Sequence[Sequence[float]] | np.ndarray, *, confidence: float = 0.95,
+                  resamples: int = 2000, seed: int = 0) -> Interval:
+    """The mean of ``values`` — per-problem scores, shape ``(problems,)``, or ``(seeds, problems)`` for models
+    trained with several seeds — with a percentile bootstrap interval.
+
+    With seeds the bootstrap has two stages, seeds drawn with replacement and then problems within each drawn seed,
+    so the interval holds the run-to-run variance of training as well as the draw of problems (one seed cannot say
+    how much a retrained model would move).
+    """
+    data = np.asarray(values, dtype=float)
+    if data.ndim == 1:
+        data = data[None, :]
+    if data.ndim != 2 or data.size == 0:
+        raise ValueError(f"mean_interval needs a non-empty (problems,) or (seeds, problems) array, got {data.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1); got {confidence}")
+    seeds, items = data.shape
+    rng = np.random.default_rng(seed)
+    picked_seeds = rng.integers(0, seeds, size=(resamples, seeds, 1))
+    picked_items = rng.integers(0, items, size=(resamples, seeds, items))
+    means = data[picked_seeds, picked_items].mean(axis=(1, 2))
+    tail = (1.0 - confidence) / 2.0
+    return Interval(float(data.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail)), items,
+                    seeds, tuple(float(row.mean()) for row in data))
+
+
+def paired_difference(a: Sequence | np.ndarray, b: Sequence | np.ndarray, **options: Any) -> Interval:
+    """``a - b`` on paired items (the same problems, and the same seeds, for both models) with its interval."""
+    first, second = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if first.shape != second.shape or first.size == 0:
+        raise ValueError(f"paired_difference needs two equal-shape non-empty arrays, got {first.shape} and "
+                         f"{second.shape}")
+    return mean_interval(first - second, **options)

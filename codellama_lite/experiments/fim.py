@@ -1,27 +1,33 @@
 """Chapter 3's experiment: what fill-in-the-middle training costs and what it buys (Code Llama §2.3, Tables 5, 14).
 
-Two models trained identically on the same data — the ``base`` recipe with FIM rate 0.9 and its twin with rate 0
-(:func:`twin_recipes`, trained once through the cache) — are compared on:
+The paper's Table 5 compares models that both start from Llama 2 and train on the same code, with FIM at rate 0.9
+and without. Here both arms continue the same left-to-right stand-in (``configs/standin.toml``, the chain's first
+stage): the ``base`` recipe at FIM rate 0.9 and its twin at rate 0, with the same data, steps and schedule, and a
+seed for each retraining (:func:`arm_recipes`, trained once each through the cache). They are compared on:
 
-1. **left-to-right ability** (the paper's Table 5: FIM costs 0.6 / 1.1 points of pass@k at 7B / 13B and leaves the
-   test loss unchanged; Bavarian et al. 2022, arXiv 2207.14255: "FIM for free"): the mean next-token loss on
-   untransformed validation windows (:func:`window_losses`), and greedy pass@1 on the toy world's test problems
-   (:func:`continue_prompts`), each as a paired difference with a bootstrap interval (:func:`paired_difference`);
-2. **infilling**: single-line, multi-line and random-span tasks cut from toy test problems
+1. **what the model saw** (:func:`toy_census`): the share of toy problems the packer put whole and left to right in
+   front of the model, per arm — the precondition for a fair comparison, since the packer FIMs only documents that
+   fit whole in a context (docs/paper_facts.md §3) and a FIM cut can split a function from its docstring;
+2. **left-to-right ability** (Table 5: FIM costs 0.6 / 1.1 points of pass@k at 7B / 13B and leaves the test loss
+   unchanged; Bavarian et al. 2022, arXiv 2207.14255: "FIM for free"): greedy pass@1 on toy test problems
+   (:func:`continue_prompts`), the loss of canonical bodies given their prompt (:func:`body_losses`) and the loss of
+   plain validation windows per source (:func:`window_losses`), each a paired difference over problems and seeds
+   (:func:`codellama_lite.evaluation.passk.paired_difference`);
+3. **infilling**: single-line, multi-line and random-span tasks cut from toy test problems
    (:func:`codellama_lite.evaluation.infilling.toy_infilling_tasks`), judged by running prefix + middle + suffix,
-   plus exact match. The FIM model is prompted PSM and SPM (Table 14: SPM ahead except on random spans); the
-   left-to-right model gets the only prompt it can use, the prefix (:func:`infill_middles` with ``mode="l2r"``);
-3. **why SPM loses on random spans** (:func:`boundary_tokens`): in SPM training the prefix and middle are encoded
+   plus exact match. The FIM model is prompted PSM and SPM (Table 14); the left-to-right model gets the only prompt
+   it can use, the prefix (:func:`infill_middles` with ``mode="l2r"``);
+4. **why SPM loses on random spans** (:func:`boundary_tokens`): in SPM training the prefix and middle are encoded
    *together*, so a cut inside a word never shows up as a token boundary; an SPM prompt ending in ``enc(prefix)``
    forces one where training never had it (no token healing at inference).
 
-:func:`fim_share_by_length` measures which documents the packer FIM'd: only those that fit whole into the room left
-in a context (docs/paper_facts.md §3), so at a short context the long source files are almost never transformed.
 Everything that runs generated code goes through the sandbox (:class:`codellama_lite.evaluation.sandbox.Sandbox`).
 """
 
 from __future__ import annotations
 
+import bisect
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +38,10 @@ import torch
 import torch.nn.functional as F
 
 from codellama_lite.evaluation.infilling import KINDS, left_to_right_middle
-from codellama_lite.evaluation.passk import bootstrap_ci
+from codellama_lite.evaluation.passk import Interval, mean_interval, paired_difference
 from codellama_lite.evaluation.stops import truncate_at_stops
 from codellama_lite.evaluation.tasks import Task
+from codellama_lite.fim import fim_cuts
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 
@@ -46,23 +53,37 @@ PAPER_FIM_RATE = 0.9  # §2.3: of the documents that fit, 90% are transformed, h
 RATES = {"fim": PAPER_FIM_RATE, "no_fim": 0.0}
 ARMS = tuple(RATES)
 MODES = ("psm", "spm", "l2r")
+MARGIN_POINTS = 3.0  # "nearly free": the cost lies within this many points of pass@1 (Table 5's 7B cost is 0.6)
 
-# --- 1. The twins ----------------------------------------------------------------------------------------------
-
-
-def twin_recipes(profile: str, stage: str = "base") -> dict[str, Any]:
-    """The ``stage`` recipe at FIM rate 0.9 and at 0: nothing else differs. One of them is the recipe as written (the
-    laptop ``base`` trains left to right, the other profiles at 0.9), so it is chapter 2's cached model."""
-    from codellama_lite.train import load_recipe
-
-    return {arm: load_recipe(stage, profile, {"data.fim_rate": rate}) for arm, rate in RATES.items()}
+# --- 1. The arms ---------------------------------------------------------------------------------------------------
 
 
-def train_twins(profile: str, stage: str = "base") -> dict[str, Path]:
-    """The exported folders of both twins, trained now only where the cache has no finished run."""
+def arm_recipes(profile: str, seeds: Sequence[int] = (0,), rates: dict[str, float] | None = None,
+                stage: str = "base") -> dict[tuple[str, int], Any]:
+    """The ``stage`` recipe (continuing the chain's stand-in) at each FIM rate and seed: nothing else differs. The
+    seed draws the data order and the FIM cuts; ``("fim", 0)`` is the chain's own ``base`` stage."""
+    from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
+
+    start = stage_export(STAGES[stage].parent, profile, progress=False) if STAGES[stage].parent else None
+    return {(arm, seed): stage_recipe(stage, profile, start, {"data.fim_rate": rate, "train.seed": seed})
+            for seed in seeds for arm, rate in (rates or RATES).items()}
+
+
+def twin_recipes(profile: str, stage: str = "base", seed: int = 0) -> dict[str, Any]:
+    """The two arms of one seed: ``{"fim": ..., "no_fim": ...}``."""
+    return {arm: recipe for (arm, _), recipe in arm_recipes(profile, (seed,), stage=stage).items()}
+
+
+def train_arms(profile: str, seeds: Sequence[int] = (0,), stage: str = "base") -> dict[tuple[str, int], Path]:
+    """The exported folders of every arm and seed, trained now only where the cache has no finished run."""
     from codellama_lite.pipeline.cache import trained
 
-    return {arm: trained(recipe) for arm, recipe in twin_recipes(profile, stage).items()}
+    return {key: trained(recipe) for key, recipe in arm_recipes(profile, seeds, stage=stage).items()}
+
+
+def train_twins(profile: str, stage: str = "base", seed: int = 0) -> dict[str, Path]:
+    """The exported folders of one seed's two arms."""
+    return {arm: folder for (arm, _), folder in train_arms(profile, (seed,), stage).items()}
 
 
 def load_model(folder: str | Path) -> tuple[Transformer, Tokenizer]:
@@ -73,7 +94,7 @@ def load_model(folder: str | Path) -> tuple[Transformer, Tokenizer]:
     return import_hf(folder).float().eval(), Tokenizer(folder / "tokenizer.model")
 
 
-# --- 2. What the packer transforms -----------------------------------------------------------------------------
+# --- 2. What the model saw -----------------------------------------------------------------------------------------
 
 
 _CORPORA: dict[str, tuple[Any, Any]] = {}
@@ -90,25 +111,24 @@ def recipe_data(recipe: Any) -> tuple[Any, Any]:
     return _CORPORA[recipe.digest()]
 
 
-def fim_share_by_length(recipe: Any, tokenizer: Tokenizer, windows: int = 400,
-                        edges: Sequence[int] = (32, 64, 128, 256, 512, 1024)) -> list[dict[str, Any]]:
-    """Share of documents FIM'd by the training stream of ``recipe`` (with the run's ``tokenizer``), by plain
-    length in tokens (bucket upper ``edges``; the last bucket is open), over its first ``windows`` windows."""
+def _placements(recipe: Any, tokenizer: Tokenizer, windows: int) -> tuple[Any, list[Any]]:
+    """The training stream of ``recipe`` and where it put each document in its first ``windows`` windows."""
     from codellama_lite.data import PackedStream
 
     config, corpus = recipe_data(recipe)
-    log: list[tuple[str, int, bool]] = []
-
-    class Recording(PackedStream):
-        def _start_document(self, room: int):  # noqa: ANN202 - the packer's own pending record
-            pending = super()._start_document(room)
-            text = self.by_source[pending.source][pending.index].text
-            log.append((pending.source, len(tokenizer.encode(text)) + 2, pending.fim))
-            return pending
-
-    stream = Recording(corpus.train, tokenizer, config)
+    stream = PackedStream(corpus.train, tokenizer, config)
+    stream.placements = []
     for _ in range(windows):
         stream.next_batch(1)
+    return stream, stream.placements
+
+
+def fim_share_by_length(recipe: Any, tokenizer: Tokenizer, windows: int = 400,
+                        edges: Sequence[int] = (32, 64, 128, 256, 512, 1024)) -> list[dict[str, Any]]:
+    """Share of documents FIM'd by the training stream of ``recipe`` (with the run's ``tokenizer``), by length in
+    tokens with BOS and EOS (bucket upper ``edges``; the last bucket is open), over its first ``windows`` windows."""
+    stream, placed = _placements(recipe, tokenizer, windows)
+    log = [(p.source, len(tokenizer.encode(stream.by_source[p.source][p.index].text)) + 2, p.fim) for p in placed]
     return _bucket_shares(log, edges)
 
 
@@ -123,55 +143,93 @@ def _bucket_shares(log: Sequence[tuple[str, int, bool]], edges: Sequence[int]) -
     return rows
 
 
+CENSUS_KINDS = ("whole, plain document", "whole, inside a FIM part", "cut by a FIM split", "cut across contexts")
+
+
+def toy_census(recipe: Any, tokenizer: Tokenizer, windows: int = 400, source: str = "toy") -> dict[str, float]:
+    """How the first ``windows`` training windows of ``recipe`` show the toy world's problems: the share of problems
+    (functions) seen whole and left to right — in a plain document, or inside one part (prefix, middle or suffix) of a
+    FIM'd one — and the share cut by a FIM split or across two contexts (its docstring in one, its body maybe in
+    the next). A problem seen whole is one the model practised exactly as a left-to-right prompt asks.
+    """
+    from codellama_lite.data.toyworld import FILE_SEPARATOR
+
+    stream, placed = _placements(recipe, tokenizer, windows)
+    counts = dict.fromkeys(CENSUS_KINDS, 0)
+    for placement in (p for p in placed if p.source == source):
+        text = stream.by_source[source][placement.index].text
+        spans = _function_spans(text, FILE_SEPARATOR)
+        if placement.fim:
+            rng = random.Random(f"fim/{stream.config.seed}/{source}/{placement.epoch}/{placement.index}")
+            rng.random()
+            cuts = fim_cuts(len(text), rng)
+            for start, end in spans:
+                counts["cut by a FIM split" if any(start < cut < end for cut in cuts)
+                       else "whole, inside a FIM part"] += 1
+            continue
+        room = stream.window_len - placement.offset
+        starts = _token_char_starts(tokenizer, text)
+        for start, end in spans:
+            first = 1 + bisect.bisect_right(starts, start) - 1  # +1: the BOS before the text
+            last = 1 + bisect.bisect_left(starts, end) - 1
+            window_of = [(position - room) // stream.window_len if position >= room else -1 for position in
+                         (first, last)]
+            counts["whole, plain document" if window_of[0] == window_of[1] else "cut across contexts"] += 1
+    total = sum(counts.values()) or 1
+    return {kind: count / total for kind, count in counts.items()} | {"problems": total}
+
+
+def _function_spans(text: str, separator: str) -> list[tuple[int, int]]:
+    """Character spans of the functions of a toy file (joined by ``separator``)."""
+    spans, start = [], 0
+    for part in text.split(separator):
+        spans.append((start, start + len(part)))
+        start += len(part) + len(separator)
+    return spans
+
+
+def _token_char_starts(tokenizer: Tokenizer, text: str) -> list[int]:
+    """The character offset in ``text`` where each token of ``encode(text)`` starts (the leading ``▁`` that
+    SentencePiece adds is not a character of the text)."""
+    starts, position = [], -1
+    for index in tokenizer.encode(text):
+        starts.append(max(position, 0))
+        position += 1 if tokenizer.is_byte(index) else len(tokenizer.id_to_piece(index))
+    return starts
+
+
 # --- 3. Left to right: loss and pass@1 --------------------------------------------------------------------------
 
 
 def validation_sets(recipe: Any, tokenizer: Tokenizer, count: int = 64) -> dict[str, torch.Tensor]:
-    """Plain (never FIM'd) validation windows of ``recipe``'s corpus: all sources, and the toy world's alone."""
-    from codellama_lite.data import validation_windows
+    """Plain (never FIM'd) validation windows of ``recipe``'s corpus, per source
+    (:func:`codellama_lite.data.validation_sets`)."""
+    from codellama_lite.data import validation_sets as windows_by_source
 
-    valid = recipe_data(recipe)[1].valid
-    sets = {"all": validation_windows(valid, tokenizer, recipe.train.seq_len, count)}
-    toy = [document for document in valid if document.source == "toy"]
-    if toy:
-        sets["toy"] = validation_windows(toy, tokenizer, recipe.train.seq_len, count)
-    return sets
+    return windows_by_source(recipe_data(recipe)[1].valid, tokenizer, recipe.train.seq_len, count)
 
 
 @torch.no_grad()
 def window_losses(model: Transformer, windows: torch.Tensor, batch_size: int = 8) -> np.ndarray:
     """Mean next-token cross-entropy of each window (tokens 1… predicted from 0…), one value per window."""
+    from codellama_lite.train.loop import token_losses
+
+    return token_losses(model, windows, batch_size).mean(dim=1).numpy()
+
+
+@torch.no_grad()
+def body_losses(model: Transformer, tokenizer: Tokenizer, prompts: Sequence[str], bodies: Sequence[str]) -> np.ndarray:
+    """Mean next-token loss over the tokens of each canonical ``body`` given its ``prompt`` (teacher forcing): how
+    well a model reads a spec into its code, without the noise of greedy decoding."""
     losses = []
-    for start in range(0, len(windows), batch_size):
-        batch = windows[start:start + batch_size]
-        logits = model(batch[:, :-1]).float()
-        loss = F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="none")
-        losses.append(loss.mean(dim=1))
-    return torch.cat(losses).numpy()
-
-
-@dataclass(frozen=True)
-class Difference:
-    """``a - b`` averaged over paired items, with a 95% bootstrap interval over the items."""
-
-    a: float
-    b: float
-    value: float
-    low: float
-    high: float
-    items: int
-
-    def __str__(self) -> str:
-        return f"{self.value:+.4f} [{self.low:+.4f}, {self.high:+.4f}] over {self.items}"
-
-
-def paired_difference(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Difference:
-    """Mean of ``a - b`` over paired items (the same windows or problems for both models) with its interval."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or not len(a):
-        raise ValueError(f"paired_difference needs two equal-length non-empty lists, got {a.shape} and {b.shape}")
-    low, high = bootstrap_ci(a - b, seed=seed)
-    return Difference(float(a.mean()), float(b.mean()), float((a - b).mean()), low, high, len(a))
+    for prompt, body in zip(prompts, bodies):
+        ids = tokenizer.encode(prompt + body, bos=True)
+        starts = _token_char_starts(tokenizer, prompt + body)
+        first = 1 + bisect.bisect_left(starts, len(prompt))  # the first token that starts inside the body
+        logits = model(torch.tensor([ids[:-1]]))[0].float()
+        targets = torch.tensor(ids[1:])
+        losses.append(F.cross_entropy(logits[first - 1:], targets[first - 1:]).item())
+    return np.array(losses)
 
 
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -281,85 +339,146 @@ def splits_a_token(tokenizer: Tokenizer, prefix: str, middle: str) -> bool:
 
 @dataclass
 class Sizes:
-    """How much to evaluate: toy test problems for pass@1, problems to cut holes in, tasks kept per kind."""
+    """How much to evaluate: toy test problems for pass@1 and body loss, problems to cut holes in, tasks kept per
+    kind, validation windows, census windows."""
 
     pass_problems: int = 100
     infill_problems: int = 40
     tasks_per_kind: int = 120
     windows: int = 64
+    census_windows: int = 400
     max_new_tokens: int = 64
 
 
-def evaluate_twins(folders: dict[str, Path], recipes: dict[str, Any], sandbox: Any, sizes: Sizes | None = None,
-                   seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Every measurement of the chapter on the two trained twins; a JSON-able dict (see :func:`comparison_rows`)."""
-    from tqdm.auto import tqdm
-
+def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infill_modes: Sequence[str],
+                  seed: int = 0) -> dict[str, Any]:
+    """Every per-item measurement of one trained arm: JSON-able lists, one value per problem (or window)."""
     from codellama_lite.evaluation.infilling import subsample, toy_infilling_tasks
     from codellama_lite.evaluation.toy import toy_problems, toy_tasks
 
-    sizes = sizes or Sizes()
-    models = {arm: load_model(folder) for arm, folder in folders.items()}
-    tokenizer = models["fim"][1]
-    out: dict[str, Any] = {"sizes": sizes.__dict__, "loss": {}, "pass_at_1": {}, "infilling": {}}
-    for name, windows in validation_sets(recipes["fim"], tokenizer, sizes.windows).items():
-        losses = {arm: window_losses(model, windows) for arm, (model, _) in models.items()}
-        out["loss"][name] = paired_difference(losses["fim"], losses["no_fim"], seed).__dict__
-    tasks = toy_tasks(toy_problems("test", 0, sizes.pass_problems)[0])
-    passed = {}
-    for arm, (model, tok) in tqdm(models.items(), desc="toy pass@1", disable=not progress):
-        texts = continue_prompts(model, tok, [t.prompt for t in tasks], tasks[0].stops, sizes.max_new_tokens)
-        passed[arm] = judge(tasks, texts, sandbox)[0]
-    out["pass_at_1"] = paired_difference(passed["fim"], passed["no_fim"], seed).__dict__
-    runs = [("fim", "psm"), ("fim", "spm"), ("fim", "l2r"), ("no_fim", "l2r")]
-    for kind in tqdm(KINDS, desc="infilling", disable=not progress):
+    model, tokenizer = load_model(folder)
+    problems = toy_problems("test", 0, sizes.pass_problems)[0]
+    tasks = toy_tasks(problems)
+    texts = continue_prompts(model, tokenizer, [t.prompt for t in tasks], tasks[0].stops, sizes.max_new_tokens)
+    out: dict[str, Any] = {
+        "pass": [float(ok) for ok in judge(tasks, texts, sandbox)[0]],
+        "body_loss": body_losses(model, tokenizer, [p.prompt for p in problems],
+                                 [p.canonical_solution for p in problems]).tolist(),
+        "window_loss": {source: window_losses(model, windows).tolist()
+                        for source, windows in validation_sets(recipe, tokenizer, sizes.windows).items()},
+        "infilling": {}}
+    for kind in KINDS:
         chosen = subsample(toy_infilling_tasks(kind, "test", 0, sizes.infill_problems, seed), sizes.tasks_per_kind,
                            seed)
-        scores = {}
-        for arm, mode in runs:
-            middles = infill_middles(*models[arm], chosen, mode, sizes.max_new_tokens)
-            ok, exact = judge(chosen, middles, sandbox)
-            scores[f"{arm}/{mode}"] = {"passed": ok, "exact": exact, "middles": middles}
-        out["infilling"][kind] = _infilling_summary(chosen, scores, seed, tokenizer)
+        out["infilling"][kind] = {}
+        for mode in infill_modes:
+            ok, exact = judge(chosen, infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens), sandbox)
+            out["infilling"][kind][mode] = {"pass": per_problem(chosen, ok).tolist(),
+                                            "exact": per_problem(chosen, exact).tolist()}
     return out
 
 
-def _infilling_summary(tasks: Sequence[Task], scores: dict[str, dict[str, list]], seed: int,
-                       tokenizer: Tokenizer) -> dict[str, Any]:
-    """Pass rate and exact match per arm/mode, FIM-vs-L2R and SPM-vs-PSM paired over problems, and the share of
-    tasks whose cut splits a token of the joint encoding."""
-    summary: dict[str, Any] = {"tasks": len(tasks), "problems": len(per_problem(tasks, [0] * len(tasks)))}
-    for name, score in scores.items():
-        rate = per_problem(tasks, score["passed"])
-        low, high = bootstrap_ci(rate, seed=seed)
-        summary[name] = {"pass": float(rate.mean()), "low": low, "high": high,
-                         "exact": float(np.mean(score["exact"]))}
-    pairs = {"fim_psm_vs_l2r": ("fim/psm", "no_fim/l2r"), "spm_vs_psm": ("fim/spm", "fim/psm")}
-    for label, (a, b) in pairs.items():
-        summary[label] = paired_difference(per_problem(tasks, scores[a]["passed"]),
-                                           per_problem(tasks, scores[b]["passed"]), seed).__dict__
-    summary["token_split_share"] = float(np.mean([splits_a_token(tokenizer, t.prompt, t.reference) for t in tasks]))
+def evaluate_arms(folders: dict[tuple[str, int], Path], recipes: dict[tuple[str, int], Any], sandbox: Any,
+                  sizes: Sizes | None = None, progress: bool = True) -> dict[str, Any]:
+    """Every measurement of the chapter on the trained arms (``(arm, seed)`` keys, :func:`arm_recipes`), and their
+    summary over seeds (:func:`summarize`): a JSON-able dict."""
+    from tqdm.auto import tqdm
+
+    sizes = sizes or Sizes()
+    measured = {}
+    for (arm, seed), folder in tqdm(sorted(folders.items()), desc="arms", disable=not progress):
+        modes = ("psm", "spm") if RATES.get(arm, 0.0) > 0 else ("l2r",)
+        measured[f"{arm}/{seed}"] = measure_model(folder, recipes[(arm, seed)], sandbox, sizes, infill_modes=modes)
+    tokenizer = load_model(next(iter(folders.values())))[1]
+    census = {arm: toy_census(recipes[(arm, seed)], tokenizer, sizes.census_windows)
+              for arm, seed in sorted({(arm, min(s for a, s in folders if a == arm)) for arm, _ in folders})}
+    return {"sizes": sizes.__dict__, "measured": measured, "census": census, "summary": summarize(measured)}
+
+
+def _stack(measured: dict[str, Any], arm: str, pick: Callable[[dict[str, Any]], list[float]]) -> np.ndarray:
+    """One measure of ``arm`` as a ``(seeds, items)`` array, seeds in order."""
+    keys = sorted((key for key in measured if key.split("/")[0] == arm), key=lambda key: int(key.split("/")[1]))
+    return np.array([pick(measured[key]) for key in keys])
+
+
+def summarize(measured: dict[str, Any], a: str = "fim", b: str = "no_fim") -> dict[str, Any]:
+    """Means and paired differences (``a - b``) over seeds and problems, each an :class:`Interval` as a dict."""
+    def both(pick: Callable[[dict[str, Any]], list[float]]) -> dict[str, Any]:
+        first, second = _stack(measured, a, pick), _stack(measured, b, pick)
+        seeds = min(len(first), len(second))
+        return {a: mean_interval(first).__dict__, b: mean_interval(second).__dict__,
+                "difference": paired_difference(first[:seeds], second[:seeds]).__dict__}
+
+    some = next(iter(measured.values()))
+    summary: dict[str, Any] = {"pass_at_1": both(lambda m: m["pass"]), "body_loss": both(lambda m: m["body_loss"]),
+                               "window_loss": {source: both(lambda m, s=source: m["window_loss"][s])
+                                               for source in some["window_loss"]}, "infilling": {}}
+    for kind in some["infilling"]:
+        rows = {}
+        for arm, mode in ((a, "psm"), (a, "spm"), (b, "l2r")):
+            rows[f"{arm}/{mode}"] = mean_interval(_stack(measured, arm, lambda m: m["infilling"][kind][mode]["pass"]))
+        summary["infilling"][kind] = {name: row.__dict__ for name, row in rows.items()}
+        psm = _stack(measured, a, lambda m: m["infilling"][kind]["psm"]["pass"])
+        l2r = _stack(measured, b, lambda m: m["infilling"][kind]["l2r"]["pass"])
+        seeds = min(len(psm), len(l2r))
+        summary["infilling"][kind]["gain_psm_vs_l2r"] = paired_difference(psm[:seeds], l2r[:seeds]).__dict__
     return summary
 
 
+MIN_BASELINE = 0.05  # below this pass@1, the left-to-right arm solves too little for a cost to be measured
+
+
+def equivalence_verdict(difference: dict[str, Any], margin: float, baseline: dict[str, Any] | None = None) -> str:
+    """"reproduced" when the interval of a difference lies within ``±margin`` (the paper's "nearly free"),
+    "contradicted" when it lies wholly outside, "undecided" otherwise; "not measurable" when the ``baseline`` (the
+    arm the cost is measured from) solves less than :data:`MIN_BASELINE`, since two models that solve nothing differ
+    by nothing."""
+    if baseline is not None and baseline["value"] < MIN_BASELINE:
+        return f"not measurable (the FIM-0 arm's pass@1 is {100 * baseline['value']:.0f}%)"
+    low, high = difference["low"], difference["high"]
+    if -margin <= low and high <= margin:
+        return "reproduced"
+    if high < -margin or low > margin:
+        return "contradicted"
+    return "undecided"
+
+
 def comparison_rows(result: dict[str, Any]) -> list[dict[str, str]]:
-    """One table, the paper's figure beside ours (percent for pass rates; loss in nats per token)."""
-    loss, p1 = result["loss"]["all"], result["pass_at_1"]
-    rows = [{"measure": "validation loss, FIM 0.9 − FIM 0 (plain documents)",
-             "paper": f"7B {PAPER_TEST_LOSS['7B']['FIM'] - PAPER_TEST_LOSS['7B']['no FIM']:+.3f}, "
-                      f"13B {PAPER_TEST_LOSS['13B']['FIM'] - PAPER_TEST_LOSS['13B']['no FIM']:+.3f}",
-             "ours": f"{loss['value']:+.4f} [{loss['low']:+.4f}, {loss['high']:+.4f}]"},
-            {"measure": "pass@1 points, FIM 0.9 − FIM 0 (toy test; paper: HumanEval/MBPP pass@k)",
+    """One table, the paper's figure beside ours (percent for pass rates; loss in nats per token), with the number
+    of seeds behind each of ours."""
+    summary = result["summary"]
+
+    def points(row: dict[str, Any]) -> str:
+        return f"{100 * row['value']:+.1f} [{100 * row['low']:+.1f}, {100 * row['high']:+.1f}]"
+
+    def rate(row: dict[str, Any]) -> str:
+        return f"{100 * row['value']:.1f} [{100 * row['low']:.1f}, {100 * row['high']:.1f}]"
+
+    def nats(row: dict[str, Any]) -> str:
+        return f"{row['value']:+.4f} [{row['low']:+.4f}, {row['high']:+.4f}]"
+
+    p1 = summary["pass_at_1"]["difference"]
+    rows = [{"measure": "toy pass@1 points, FIM 0.9 − FIM 0 (paper: HumanEval/MBPP pass@k, Table 5)",
              "paper": f"7B −{PAPER_FIM_COST_POINTS['7B']}, 13B −{PAPER_FIM_COST_POINTS['13B']}",
-             "ours": f"{100 * p1['value']:+.1f} [{100 * p1['low']:+.1f}, {100 * p1['high']:+.1f}]"}]
-    for kind, summary in result["infilling"].items():
+             "ours": points(p1), "seeds": str(p1["seeds"]),
+             "verdict": f"{equivalence_verdict(p1, MARGIN_POINTS / 100, summary['pass_at_1']['no_fim'])} "
+                        f"(margin ±{MARGIN_POINTS:g} points)"}]
+    body = summary["body_loss"]["difference"]
+    rows.append({"measure": "loss of canonical bodies given the prompt, FIM 0.9 − FIM 0 (nats/token)",
+                 "paper": "—", "ours": nats(body), "seeds": str(body["seeds"]), "verdict": "—"})
+    for source, row in summary["window_loss"].items():
+        paper = (f"test loss 7B {PAPER_TEST_LOSS['7B']['FIM'] - PAPER_TEST_LOSS['7B']['no FIM']:+.3f}, "
+                 f"13B {PAPER_TEST_LOSS['13B']['FIM'] - PAPER_TEST_LOSS['13B']['no FIM']:+.3f} (Table 5)")
+        rows.append({"measure": f"validation loss on plain {source} windows, FIM 0.9 − FIM 0", "paper": paper,
+                     "ours": nats(row["difference"]), "seeds": str(row["difference"]["seeds"]), "verdict": "—"})
+    for kind, rows_of_kind in summary["infilling"].items():
         for mode in ("psm", "spm"):
             paper = PAPER_INFILLING_7B.get(kind, {}).get(mode)
-            ours = summary[f"fim/{mode}"]
-            rows.append({"measure": f"{kind} infilling pass@1, {mode.upper()}",
-                         "paper": "—" if paper is None else f"7B {paper:.1f}",
-                         "ours": f"{100 * ours['pass']:.1f} [{100 * ours['low']:.1f}, {100 * ours['high']:.1f}]"})
-        l2r = summary["no_fim/l2r"]
+            ours = rows_of_kind[f"fim/{mode}"]
+            rows.append({"measure": f"{kind} infilling pass@1, {mode.upper()}", "seeds": str(ours["seeds"]),
+                         "paper": "—" if paper is None else f"7B {paper:.1f} (Table 14)", "ours": rate(ours),
+                         "verdict": "—"})
+        l2r = rows_of_kind["no_fim/l2r"]
         rows.append({"measure": f"{kind} infilling pass@1, FIM-0 model, prefix only", "paper": "—",
-                     "ours": f"{100 * l2r['pass']:.1f} [{100 * l2r['low']:.1f}, {100 * l2r['high']:.1f}]"})
+                     "ours": rate(l2r), "seeds": str(l2r["seeds"]), "verdict": "—"})
     return rows

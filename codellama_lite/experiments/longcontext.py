@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.model import Transformer
@@ -90,15 +89,10 @@ def toy_module_texts(count: int, length: int, seed: int = 0) -> list[str]:
 @torch.no_grad()
 def loss_per_position(model: Transformer, documents: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
     """Mean next-token cross-entropy at each position ``(length - 1,)`` over ``documents`` ``(n, length)``."""
+    from codellama_lite.train.loop import token_losses
+
     model.eval()
-    device = next(model.parameters()).device
-    total = torch.zeros(documents.shape[1] - 1, dtype=torch.float64)
-    for batch in documents.split(batch_size):
-        batch = batch.to(device)
-        logits = model(batch[:, :-1]).float()
-        losses = F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="none")
-        total += losses.sum(dim=0).double().cpu()
-    return (total / documents.shape[0]).float()
+    return token_losses(model, documents, batch_size).double().mean(dim=0).float()
 
 
 def bucket_means(values: torch.Tensor, edges: Sequence[int]) -> list[float]:

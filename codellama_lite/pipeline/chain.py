@@ -1,19 +1,17 @@
-"""The staged recipe as one pipeline (Code Llama §2.2–2.6, Figure 2): base → LCFT → Python, and LCFT → Instruct.
+"""The staged recipe as one pipeline (Code Llama §2.2–2.6, Figure 2).
+
+Every Code Llama model starts from Llama 2 and trains further on code with infilling (the ``base`` stage); then
+
+* Code Llama = base → long-context fine-tuning (``lcft``, §2.4);
+* Code Llama - Python = base → Python specialisation (``python``, §2.5) → long-context fine-tuning (``python-lcft``);
+* Code Llama - Instruct = Code Llama → instruction fine-tuning on self-instruct data (``instruct``, §2.5), sampled
+  from that same parent (:mod:`codellama_lite.pipeline.selfinstruct`).
 
 Each stage is a recipe in ``configs/`` that starts from its parent stage's export (``[init] from``), trained once
 through the cache (:func:`codellama_lite.pipeline.cache.trained`, keyed by content, resumable after a kill): running
-the chain again trains only what is missing, and a chain killed half-way resumes inside the stage it was in.
-
-The order follows the paper's Figure 2 where it can while keeping "each stage starts from the one before":
-
-* ``base`` (code training with infilling, §2.2–2.3) → ``lcft`` (long-context fine-tuning, §2.4): Code Llama;
-* ``lcft`` → ``python`` (§2.5): the paper trains Code Llama - Python *before* LCFT (code → Python → LCFT); our chain
-  specialises the long-context model instead, so one chain yields all three variants;
-* ``lcft`` → ``instruct`` (§2.5, self-instruct of §2.6 via :mod:`codellama_lite.pipeline.selfinstruct`): as the paper, from
-  Code Llama; the self-instruct data is sampled from that same parent.
-
-It lives in ``codellama_lite.train`` beside the cache and the recipes it composes (no notebook logic here), and
-:func:`gpu_plan` turns the same chain into the torchrun/SLURM commands, tokens and GPU-hours of the 7B run.
+the chain again trains only what is missing. Below the gpu profile there is no Llama 2 to start from, so a
+``standin`` stage (``configs/standin.toml``) trains a small left-to-right model first. :func:`gpu_plan` turns the
+same chain into the torchrun/SLURM commands, tokens and GPU-hours of the 7B run, from a Llama 2 folder.
 """
 
 from __future__ import annotations
@@ -30,6 +28,8 @@ PAPER_A100_HOURS = 1_400_000  # all 12 released models (docs/paper_facts.md §5)
 PAPER_MODELS = 12
 GPU_MFU = 0.5  # assumed model-FLOPs utilisation for the GPU-hour estimate (codellama_lite.costs.gpu_hours)
 CONTROL_STAGE = "python-control"
+STANDIN = "standin"
+LLAMA2_PLACEHOLDER = "$LLAMA2_7B"  # the gpu plan's start: a Llama 2 7B folder (Hugging Face or Meta format)
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,23 @@ class Stage:
     name: str
     parent: str | None
     paper: str  # what the paper does here, in a few words
+    recipe: str = ""  # the recipe it runs, when not the one named like the stage
+
+    @property
+    def recipe_name(self) -> str:
+        return self.recipe or self.name
 
 
 CHAIN = (
-    Stage("base", None, "code training, 500B tokens, FIM (§2.2-2.3)"),
-    Stage("lcft", "base", "long-context fine-tuning, 16,384 tokens, RoPE base 1e6 (§2.4)"),
-    Stage("python", "lcft", "Python specialisation, +100B tokens, 75% Python (§2.5)"),
-    Stage("instruct", "lcft", "instruction fine-tuning with self-instruct, ~5B tokens (§2.5)"),
+    Stage(STANDIN, None, "Llama 2, where every Code Llama starts (§2); trained here only below the gpu profile"),
+    Stage("base", STANDIN, "code training, 500B tokens, FIM (§2.2-2.3)"),
+    Stage("python", "base", "Python specialisation, +100B tokens, 75% Python (§2.5)"),
+    Stage("python-lcft", "python", "long-context fine-tuning of the Python model: Code Llama - Python (§2.4)",
+          recipe="lcft"),
+    Stage("lcft", "base", "long-context fine-tuning, 16,384 tokens, RoPE base 1e6: Code Llama (§2.4)"),
+    Stage("instruct", "lcft", "instruction fine-tuning with self-instruct, ~5B tokens: Code Llama - Instruct (§2.5)"),
 )
+STAGES = {stage.name: stage for stage in CHAIN}
 
 
 def stage_names() -> list[str]:
@@ -59,10 +68,17 @@ def stage_names() -> list[str]:
 def stage_recipe(name: str, profile: str, parent_export: str | Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Recipe:
     """The recipe of stage ``name`` for ``profile``, starting from ``parent_export`` (a previous stage's ``final/``)."""
-    values = dict(overrides or {})
+    stage = STAGES.get(name)
+    values: dict[str, Any] = {"stage": name} if stage is not None and stage.recipe_name != name else {}
+    values.update(overrides or {})
     if parent_export is not None:
         values["init.from"] = str(parent_export)
-    return load_recipe(name, profile, values)
+    return load_recipe(stage.recipe_name if stage is not None else name, profile, values)
+
+
+def stage_export(name: str, profile: str, *, progress: bool = True) -> Path:
+    """The export of stage ``name`` for ``profile``, training it and its ancestors where the cache has none."""
+    return run_chain(profile, stop_after=name, echo=lambda line: None, progress=progress, only_ancestors=True)[name]
 
 
 def control_recipe(profile: str, parent_export: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -124,16 +140,31 @@ def _rehearsal_only(profile: str, documents: Path) -> dict[str, Any]:
     return {"data.sources": sources, "data.weights": weights}
 
 
+def ancestors(name: str) -> list[str]:
+    """The stages ``name`` starts from, oldest first, then ``name``."""
+    line = [name]
+    while STAGES[line[0]].parent is not None:
+        line.insert(0, STAGES[line[0]].parent)
+    return line
+
+
 def run_chain(profile: str, *, stop_after: str | None = None, echo: Callable[[str], None] = print,
-              progress: bool = True) -> dict[str, Path]:
+              progress: bool = True, only_ancestors: bool = False) -> dict[str, Path]:
     """Train (or find in the cache) every stage of :data:`CHAIN` for ``profile``; returns each stage's export.
 
-    ``stop_after`` ends the chain after that stage. Each stage's batch arithmetic and export are ``echo``-ed.
+    ``stop_after`` ends the chain after that stage (with ``only_ancestors``, only the stages it starts from run).
+    Each stage's batch arithmetic and export are ``echo``-ed. The gpu profile starts from Llama 2, not a stand-in.
     """
     if stop_after is not None and stop_after not in stage_names():
         raise ValueError(f"stop_after={stop_after!r} is not a stage; stages: {', '.join(stage_names())}")
+    if profile == "gpu":
+        raise ValueError("the gpu chain starts from Llama 2's weights: run its stages with torchrun "
+                         "(`codellama-lite recipe run --profile gpu --dry-run` prints the commands)")
+    wanted = set(ancestors(stop_after)) if only_ancestors and stop_after else None
     exports: dict[str, Path] = {}
     for stage in CHAIN:
+        if wanted is not None and stage.name not in wanted:
+            continue
         parent = exports[stage.parent] if stage.parent else None
         if stage.name == "instruct":
             recipe = instruct_recipe(profile, parent, build_selfinstruct(profile, parent, progress=progress))
@@ -172,18 +203,21 @@ class PlannedStage:
 
 def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> list[PlannedStage]:
     """The gpu profile's chain as SLURM + torchrun commands with tokens and A100-hours (:func:`costs.gpu_hours` at
-    :data:`GPU_MFU`); the first stage starts from scratch here, where the paper starts from Llama 2."""
+    :data:`GPU_MFU`); the base stage starts from a Llama 2 7B folder (:data:`LLAMA2_PLACEHOLDER`)."""
     from codellama_lite.config import ModelConfig
     from codellama_lite.costs import gpu_hours
 
     plan = []
     for stage in CHAIN:
-        recipe = load_recipe(stage.name, "gpu")
+        if stage.name == STANDIN:
+            continue
+        recipe = stage_recipe(stage.name, "gpu")
         a = recipe.batch_arithmetic(nodes * gpus_per_node)
         tokens = a["tokens_per_step"] * recipe.train.max_steps
         fields = dict(recipe.model)
         config = ModelConfig.preset(fields.pop("preset"), vocab_size=recipe.tokenizer.vocab_size + 16, **fields)
-        init = f" --set init.from={runs_dir}/{stage.parent}/final" if stage.parent else ""
+        parent = LLAMA2_PLACEHOLDER if stage.parent == STANDIN else f"{runs_dir}/{stage.parent}/final"
+        init = f" --set init.from={parent}"
         command = ""
         if stage.name == "instruct":
             init += f" --set 'data.sources.instruct=[\"{runs_dir}/selfinstruct/filtered\"]'"
@@ -191,7 +225,7 @@ def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> 
                        f"--model {runs_dir}/{stage.parent}/final --out {runs_dir}/selfinstruct\n")
         command += (f"srun --nodes={nodes} --ntasks-per-node=1 --gpus-per-node={gpus_per_node} "
                    f"torchrun --nnodes={nodes} --nproc-per-node={gpus_per_node} --rdzv-backend=c10d "
-                   f"--rdzv-endpoint=$MASTER_ADDR:29500 -m codellama_lite train --recipe {stage.name} --profile gpu "
+                   f"--rdzv-endpoint=$MASTER_ADDR:29500 -m codellama_lite train --recipe {stage.recipe_name} --profile gpu "
                    f"--out {runs_dir}/{stage.name}{init} --resume")
         plan.append(PlannedStage(stage.name, command, tokens, recipe.train.max_steps, a["tokens_per_step"],
                                  gpu_hours(config, tokens, mfu=GPU_MFU, seq_len=recipe.train.seq_len)))
@@ -202,12 +236,12 @@ def format_plan(plan: list[PlannedStage]) -> str:
     """The plan as text: each stage's command, then a table of tokens and GPU-hours beside the paper's total."""
     lines = [f"# {stage.name} ({next(s.paper for s in CHAIN if s.name == stage.name)})\n{stage.command}"
              for stage in plan]
-    lines.append(f"\n{'stage':<10} {'steps':>7} {'tokens/step':>12} {'tokens':>16} {'A100-hours':>11}")
+    lines.append(f"\n{'stage':<12} {'steps':>7} {'tokens/step':>12} {'tokens':>16} {'A100-hours':>11}")
     for stage in plan:
-        lines.append(f"{stage.name:<10} {stage.steps:>7,} {stage.tokens_per_step:>12,} {stage.tokens:>16,} "
+        lines.append(f"{stage.name:<12} {stage.steps:>7,} {stage.tokens_per_step:>12,} {stage.tokens:>16,} "
                      f"{stage.gpu_hours:>11,.0f}")
     total = sum(stage.gpu_hours for stage in plan)
-    lines.append(f"{'7B chain':<10} {'':>7} {'':>12} {sum(s.tokens for s in plan):>16,} {total:>11,.0f}")
+    lines.append(f"{'7B chain':<12} {'':>7} {'':>12} {sum(s.tokens for s in plan):>16,} {total:>11,.0f}")
     lines.append(f"paper: ~{PAPER_A100_HOURS:,} A100-80GB hours for all {PAPER_MODELS} models (7B-70B x 3 variants); "
                  f"this 7B chain at {GPU_MFU:.0%} MFU is {total / PAPER_A100_HOURS:.1%} of it")
     return "\n".join(lines)

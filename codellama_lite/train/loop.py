@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
 from codellama_lite.data import (PackedStream, build_corpus, default_data_config, train_tokenizer_for,
-                                 validation_windows)
+                                 validation_sets)
 from codellama_lite.support.fileio import atomic_open
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
@@ -85,8 +85,8 @@ class Run:
         self.optimizer = build_optimizer(self.model, recipe.optim)
         self.stream = PackedStream(self.corpus.train, self.tokenizer, self.data_config, rank=world.rank,
                                    world_size=world.world_size)
-        self.valid = validation_windows(self.corpus.valid, self.tokenizer, self.cfg.seq_len,
-                                        self.cfg.eval_windows) if self.corpus.valid else None
+        self.valid = validation_sets(self.corpus.valid, self.tokenizer, self.cfg.seq_len,
+                                     self.cfg.eval_windows) if self.corpus.valid else None
         self.step_done = self._resume() if resume else 0
         self.progress = progress and world.main
 
@@ -187,7 +187,7 @@ class Run:
             loss, grad_norm, lr = self.step(step)
             extra = {}
             if step == total or (self.cfg.eval_every and step % self.cfg.eval_every == 0):
-                extra["val_loss"] = self.validation_loss()
+                extra.update(self.validation_losses())
             row = log.log(step, loss, lr, grad_norm, **extra)
             if step == total or (self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0):
                 self.save(step)
@@ -217,18 +217,22 @@ class Run:
         return torch.autocast(self.world.device.type, dtype=self.dtype)
 
     @torch.no_grad()
-    def validation_loss(self) -> float:
-        """Mean next-token loss on the held-out windows (untransformed documents, no FIM)."""
+    def validation_losses(self) -> dict[str, float]:
+        """Mean next-token loss on the held-out windows (plain documents, no FIM): ``val_loss`` over all windows and
+        ``val_loss_<source>`` for each source's own windows (:func:`~codellama_lite.data.validation_sets`)."""
         if self.valid is None:
-            return float("nan")
+            return {"val_loss": float("nan")}
         self.model.eval()
-        total, count = torch.zeros((), device=self.world.device), 0
-        for start in range(0, len(self.valid), self.cfg.micro_batch):
-            batch = self.valid[start:start + self.cfg.micro_batch].to(self.world.device)
-            total += summed_loss(self.model, batch, self._autocast)
-            count += batch[:, 1:].numel()
+        sums, counts = {}, {}
+        for source, windows in self.valid.items():
+            total = torch.zeros((), device=self.world.device)
+            for start in range(0, len(windows), self.cfg.micro_batch):
+                batch = windows[start:start + self.cfg.micro_batch].to(self.world.device)
+                total += summed_loss(self.model, batch, self._autocast)
+            sums[source], counts[source] = total.item(), windows[:, 1:].numel()
         self.model.train()
-        return (total / count).item()
+        losses = {"val_loss": sum(sums.values()) / sum(counts.values())}
+        return losses | {f"val_loss_{source}": sums[source] / counts[source] for source in sums}
 
     # -- saving ------------------------------------------------------------------------------------------------------
 
@@ -278,6 +282,19 @@ def summed_loss(model: torch.nn.Module, batch: torch.Tensor, autocast=contextlib
     with autocast():
         logits = model(batch[:, :-1])
     return F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten(), reduction="sum")
+
+
+@torch.no_grad()
+def token_losses(model: torch.nn.Module, windows: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """The next-token cross-entropy of every target token of ``windows`` (``(n, seq_len + 1)`` token ids), as an
+    ``(n, seq_len)`` float tensor: the trainer's loss before it is summed (its mean per window, per position...)."""
+    device = next(model.parameters()).device
+    losses = []
+    for batch in windows.split(batch_size):
+        batch = batch.to(device)
+        logits = model(batch[:, :-1]).float()
+        losses.append(F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="none").cpu())
+    return torch.cat(losses)
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[torch.Tensor], lr: float,

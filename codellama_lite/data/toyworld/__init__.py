@@ -10,8 +10,9 @@ instances and ``heldout`` unseen compositions.
     >>> problem = problems("test", seed=0, count=1)[0]
 """
 
-from codellama_lite.data.toyworld.documents import training_documents
+from codellama_lite.data.toyworld.documents import FILE_SEPARATOR, training_documents, training_files
 from codellama_lite.data.toyworld.generator import Problem
 from codellama_lite.data.toyworld.splits import CONTROL, SPLITS, iter_problems, problems, shuffled_specs
 
-__all__ = ["CONTROL", "SPLITS", "Problem", "iter_problems", "problems", "shuffled_specs", "training_documents"]
+__all__ = ["CONTROL", "SPLITS", "Problem", "iter_problems", "problems", "shuffled_specs", "training_documents",
+           "training_files", "FILE_SEPARATOR"]

@@ -37,6 +37,18 @@ def training_documents(seed: int, count: int) -> list[str]:
     return documents
 
 
+FILE_SEPARATOR = "\n\n\n"  # two blank lines between functions, as PEP 8 puts them
+
+
+def training_files(seed: int, count: int, per_file: int = 1) -> list[str]:
+    """``count`` training problems (:func:`training_documents`) grouped ``per_file`` to a file, in order; a last
+    file may hold fewer."""
+    if per_file < 1:
+        raise ValueError(f"per_file must be at least 1, got {per_file}")
+    documents = training_documents(seed, count)
+    return [FILE_SEPARATOR.join(documents[start:start + per_file]) for start in range(0, len(documents), per_file)]
+
+
 def _generator_digest() -> str:
     """A hash of the toy world's source files: a changed generator never reuses old documents."""
     digest = hashlib.sha256()
