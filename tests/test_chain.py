@@ -27,10 +27,22 @@ def test_smoke_chain_runs_then_comes_from_the_cache(cache):
         start = load_recipe_json(exports[stage.name])["init"]["from"]
         assert start == (str(exports[stage.parent]) if stage.parent else "")
     assert import_hf(exports["lcft"]).config.rope_theta == 1e6  # LCFT's base change reaches the later stages
-    assert "tokens/step" in lines[0] and str(exports["base"]) in lines[0]
+    assert "tokens/step" in lines[1] and str(exports["base"]) in lines[1]
     again = chain.run_chain("smoke", echo=lambda _: None, progress=False)
     assert again == exports
     assert len(list((cache / "runs").glob("*/final"))) == len(exports)  # nothing trained twice
+
+
+def test_the_chain_follows_figure_2():
+    """Python specialises the base model and is then fine-tuned for long context; Instruct starts from Code Llama
+    (base after LCFT); the base starts from Llama 2 (below gpu, its stand-in)."""
+    parents = {stage.name: stage.parent for stage in chain.CHAIN}
+    assert parents == {"standin": None, "base": "standin", "python": "base", "python-lcft": "python", "lcft": "base",
+                       "instruct": "lcft"}
+    assert chain.ancestors("python-lcft") == ["standin", "base", "python", "python-lcft"]
+    assert chain.stage_recipe("python-lcft", "smoke").stage == "python-lcft"
+    names = chain.stage_names()
+    assert all(names.index(parent) < names.index(name) for name, parent in parents.items() if parent)
 
 
 def load_recipe_json(folder):
@@ -55,7 +67,8 @@ def test_python_mix_shifts_toward_the_benchmark_language():
     share = python.data["weights"]["python"] / sum(python.data["weights"].values())
     assert share == pytest.approx(0.90)  # the paper's 75% is reached already by the base laptop mix (80% toy)
     assert load_recipe("python", "gpu").data["weights"]["python"] == pytest.approx(0.75)  # the paper's own mix
-    assert python.data["sources"]["python"] == base.data["sources"]["toy"]  # the toy world plays Python
+    assert python.data["sources"]["python"][0].startswith("builtin:toyworld")  # the toy world plays Python
+    assert base.data["sources"]["toy"][0].startswith("builtin:toyworld")
     assert python.data["sources"]["other_code"] == base.data["sources"]["code"]  # the rest of the base mix's code
     assert base.data["weights"]["toy"] / sum(base.data["weights"].values()) < share
 
@@ -78,7 +91,9 @@ def test_gpu_plan_has_the_papers_tokens_and_batches():
     assert plan["instruct"].tokens_per_step == 524_288 and plan["instruct"].tokens == pytest.approx(5e9, rel=1e-3)
     assert plan["lcft"].tokens_per_step == 2 * 2**20
     assert 0 < sum(s.gpu_hours for s in plan.values()) < chain.PAPER_A100_HOURS
-    assert "init.from=runs/lcft/final" in plan["python"].command and "torchrun" in plan["python"].command
+    assert "init.from=runs/base/final" in plan["python"].command and "torchrun" in plan["python"].command
+    assert "init.from=runs/python/final" in plan["python-lcft"].command and "--recipe lcft" in plan["python-lcft"].command
+    assert f"init.from={chain.LLAMA2_PLACEHOLDER}" in plan["base"].command and "standin" not in plan
     assert "recipe selfinstruct" in plan["instruct"].command
 
 

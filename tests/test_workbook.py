@@ -49,7 +49,7 @@ def test_chapters_are_named_by_number_or_stem_and_nothing_to_run_is_an_error(tmp
     assert select_notebooks([]) == list_notebooks()
     assert main(["workbook", "99", "--output-dir", str(tmp_path)]) == 2
     assert "no single workbook notebook is named '99'" in capsys.readouterr().err
-    monkeypatch.setattr("codellama_lite.workbook.resource_dir", lambda name: tmp_path)
+    monkeypatch.setattr("codellama_lite.workbook.runner.resource_dir", lambda name: tmp_path)
     assert main(["workbook", "--output-dir", str(tmp_path / "out")]) == 2
     assert "no notebooks" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
