@@ -143,3 +143,24 @@ def test_validation_windows_are_plain_and_fixed(small_tokenizer, documents):
     assert not torch.isin(first, torch.tensor([small_tokenizer.prefix_id, small_tokenizer.eot_id])).any()
     with pytest.raises(ValueError, match="window"):
         validation_windows([documents[0]], small_tokenizer, 4096, max_windows=8)
+
+
+def test_validation_draws_every_source_with_a_quota(small_tokenizer, documents):
+    """The first documents of the corpus do not take every window: each source gets its share, and the placements
+    the packer records name each document's window."""
+    from codellama_lite.data import validation_sets
+
+    sources = sorted({d.source for d in documents})
+    sets = validation_sets(documents, small_tokenizer, SEQ, max_windows=4 * len(sources))
+    assert sorted(sets) == sources
+    assert all(0 < len(windows) <= 4 for windows in sets.values())
+    one = validation_sets([d for d in documents if d.source == sources[0]], small_tokenizer, SEQ, max_windows=8)
+    assert list(one) == [sources[0]] and len(one[sources[0]]) == 8
+
+    stream = PackedStream(documents, small_tokenizer, config())
+    stream.placements = []
+    stream.next_batch(4)
+    placed = stream.placements
+    assert placed and placed[0].window == 0 and placed[0].offset == 0
+    assert all(0 <= p.offset < SEQ + 1 and p.window < 4 for p in placed)
+    assert sum(p.fim for p in placed) == stream.fim_documents

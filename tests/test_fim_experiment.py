@@ -19,15 +19,23 @@ def model(small_tokenizer):
     return random_model(ModelConfig.preset("tiny", vocab_size=small_tokenizer.vocab_size))
 
 
-def test_paired_difference_is_the_mean_difference_with_an_interval():
-    a, b = [1.0, 2.0, 3.0, 4.0], [0.5, 2.0, 2.0, 4.5]
-    diff = fx.paired_difference(a, b)
-    assert diff.value == pytest.approx(np.mean(a) - np.mean(b)) and diff.items == 4
-    assert diff.low <= diff.value <= diff.high
-    same = fx.paired_difference(a, a)
-    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
-    with pytest.raises(ValueError, match="equal-length"):
-        fx.paired_difference([1.0], [1.0, 2.0])
+def test_equivalence_verdicts_follow_the_margin_and_the_baseline():
+    inside = {"value": -0.01, "low": -0.02, "high": 0.005}
+    assert fx.equivalence_verdict(inside, 0.03) == "reproduced"
+    assert fx.equivalence_verdict({"value": -0.2, "low": -0.3, "high": -0.1}, 0.03) == "contradicted"
+    assert fx.equivalence_verdict({"value": -0.02, "low": -0.08, "high": 0.01}, 0.03) == "undecided"
+    assert fx.equivalence_verdict(inside, 0.03, {"value": 0.0}).startswith("not measurable")
+
+
+def test_the_census_sorts_every_toy_function(small_tokenizer):
+    """Plain documents that fit are seen whole; a FIM cut inside a function splits it."""
+    text = "def a():\n    return 1\n\n\ndef b():\n    return 2\n"
+    spans = fx._function_spans(text, "\n\n\n")
+    assert [text[s:e] for s, e in spans] == ["def a():\n    return 1", "def b():\n    return 2\n"]
+    starts = fx._token_char_starts(small_tokenizer, text)
+    assert starts[0] == 0 and starts == sorted(starts) and starts[-1] < len(text)
+    pieces = small_tokenizer.encode(text)
+    assert len(starts) == len(pieces)
 
 
 def test_window_losses_are_per_window_cross_entropy(model):

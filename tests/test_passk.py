@@ -90,3 +90,30 @@ def test_expected_estimate_sums_the_binomial_exactly():
     # n = 2, k = 1: E[c/2] = rate.
     assert expected_estimate(estimate_pass_at_k, 0.3, 2, 1) == pytest.approx(0.3)
     assert math.isclose(expected_pass_at_k(0.5, 2), 0.75)
+
+
+def test_paired_difference_is_the_mean_difference_with_an_interval():
+    from codellama_lite.evaluation.passk import paired_difference
+
+    a, b = [1.0, 2.0, 3.0, 4.0], [0.5, 2.0, 2.0, 4.5]
+    diff = paired_difference(a, b)
+    assert diff.value == pytest.approx(np.mean(a) - np.mean(b)) and diff.items == 4 and diff.seeds == 1
+    assert diff.low <= diff.value <= diff.high
+    same = paired_difference(a, a)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="equal-shape"):
+        paired_difference([1.0], [1.0, 2.0])
+
+
+def test_seeds_widen_the_interval_by_the_run_to_run_spread():
+    """Three seeds whose means differ: the two-stage bootstrap's interval holds that spread; pooling the same values
+    as if they were one seed's problems would not."""
+    from codellama_lite.evaluation.passk import mean_interval
+
+    rng = np.random.default_rng(0)
+    per_seed = np.stack([rng.normal(loc, 0.05, 200) for loc in (0.2, 0.5, 0.8)])
+    seeded, pooled = mean_interval(per_seed), mean_interval(per_seed.ravel())
+    assert seeded.seeds == 3 and pooled.seeds == 1
+    assert seeded.value == pytest.approx(pooled.value)
+    assert (seeded.high - seeded.low) > 5 * (pooled.high - pooled.low)
+    assert seeded.per_seed == pytest.approx((0.2, 0.5, 0.8), abs=0.02)

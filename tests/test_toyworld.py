@@ -214,3 +214,16 @@ def test_eval_toy_scores_canonical_solutions_1_and_wrong_ones_0_and_writes_a_sum
     custom = tmp_path / "custom.json"
     assert main(["eval", "toy", "--score", str(right), "--count", "8", "--summary", str(custom)]) == 0
     assert json.loads(custom.read_text())["pass_at_k"]["1"] == 1.0
+
+
+def test_toy_files_hold_several_problems_in_order():
+    from codellama_lite.data.sources import toyworld_documents
+    from codellama_lite.data.toyworld import FILE_SEPARATOR, training_documents, training_files
+
+    files = training_files(0, 7, 3)
+    assert len(files) == 3 and files[0] == FILE_SEPARATOR.join(training_documents(0, 7)[:3])
+    assert files[2] == training_documents(0, 7)[6]
+    assert [d.text for d in toyworld_documents("builtin:toyworld:7:3", "toy", None)] == files
+    for bad in ("builtin:toyworld:7:0", "builtin:toyworld:x", "builtin:toyworld:1:2:3"):
+        with pytest.raises(ValueError, match="builtin:toyworld"):
+            toyworld_documents(bad, "toy", None)
