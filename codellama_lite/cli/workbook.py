@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("outputs"),
                         help="folder for the executed notebooks, one subfolder per profile; also their working "
                              "directory")
+    parser.add_argument("--seeds", type=_positive, default=None,
+                        help="train every arm of a finding with this many seeds (default: $CODELLAMA_LITE_SEEDS, "
+                             "else 1); intervals then hold the run-to-run spread")
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                         help="a chapter (01, 01_tokenizer) or an .ipynb file (default: every chapter, in order)")
     parser.set_defaults(func=_run)
@@ -27,8 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     refresh.set_defaults(func=_refresh)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from codellama_lite.workbook.runner import run_workbook
+    import os
+
+    from codellama_lite.workbook.runner import SEEDS_VAR, run_workbook
+
+    if args.seeds is not None:
+        os.environ[SEEDS_VAR] = str(args.seeds)  # the notebooks' parameters cell reads it
 
     runs = run_workbook(args.output_dir, args.profile, args.notebooks or None)
     return 0 if all(run.status == "ok" for run in runs) else 1

@@ -54,6 +54,7 @@ RATES = {"fim": PAPER_FIM_RATE, "no_fim": 0.0}
 ARMS = tuple(RATES)
 MODES = ("psm", "spm", "l2r")
 MARGIN_POINTS = 3.0  # "nearly free": the cost lies within this many points of pass@1 (Table 5's 7B cost is 0.6)
+LOSS_MARGIN = 0.02  # "unchanged" loss: within this many nats per token (Table 5's 7B test loss moved by 0.001)
 
 # --- 1. The arms ---------------------------------------------------------------------------------------------------
 
@@ -346,7 +347,6 @@ class Sizes:
     infill_problems: int = 40
     tasks_per_kind: int = 120
     windows: int = 64
-    census_windows: int = 400
     max_new_tokens: int = 64
 
 
@@ -370,7 +370,8 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
     for kind in KINDS:
         chosen = subsample(toy_infilling_tasks(kind, "test", 0, sizes.infill_problems, seed), sizes.tasks_per_kind,
                            seed)
-        out["infilling"][kind] = {}
+        out["infilling"][kind] = {"token_split_share": float(np.mean(
+            [splits_a_token(tokenizer, task.prompt, task.reference) for task in chosen]))}
         for mode in infill_modes:
             ok, exact = judge(chosen, infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens), sandbox)
             out["infilling"][kind][mode] = {"pass": per_problem(chosen, ok).tolist(),
@@ -381,7 +382,7 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
 def evaluate_arms(folders: dict[tuple[str, int], Path], recipes: dict[tuple[str, int], Any], sandbox: Any,
                   sizes: Sizes | None = None, progress: bool = True) -> dict[str, Any]:
     """Every measurement of the chapter on the trained arms (``(arm, seed)`` keys, :func:`arm_recipes`), and their
-    summary over seeds (:func:`summarize`): a JSON-able dict."""
+    summary over seeds (:func:`summarize`): a JSON-able dict (the census is :func:`toy_census`'s)."""
     from tqdm.auto import tqdm
 
     sizes = sizes or Sizes()
@@ -389,10 +390,7 @@ def evaluate_arms(folders: dict[tuple[str, int], Path], recipes: dict[tuple[str,
     for (arm, seed), folder in tqdm(sorted(folders.items()), desc="arms", disable=not progress):
         modes = ("psm", "spm") if RATES.get(arm, 0.0) > 0 else ("l2r",)
         measured[f"{arm}/{seed}"] = measure_model(folder, recipes[(arm, seed)], sandbox, sizes, infill_modes=modes)
-    tokenizer = load_model(next(iter(folders.values())))[1]
-    census = {arm: toy_census(recipes[(arm, seed)], tokenizer, sizes.census_windows)
-              for arm, seed in sorted({(arm, min(s for a, s in folders if a == arm)) for arm, _ in folders})}
-    return {"sizes": sizes.__dict__, "measured": measured, "census": census, "summary": summarize(measured)}
+    return {"sizes": sizes.__dict__, "measured": measured, "summary": summarize(measured)}
 
 
 def _stack(measured: dict[str, Any], arm: str, pick: Callable[[dict[str, Any]], list[float]]) -> np.ndarray:
@@ -413,7 +411,8 @@ def summarize(measured: dict[str, Any], a: str = "fim", b: str = "no_fim") -> di
     summary: dict[str, Any] = {"pass_at_1": both(lambda m: m["pass"]), "body_loss": both(lambda m: m["body_loss"]),
                                "window_loss": {source: both(lambda m, s=source: m["window_loss"][s])
                                                for source in some["window_loss"]}, "infilling": {}}
-    for kind in some["infilling"]:
+    kinds = next(m for key, m in measured.items() if key.startswith(f"{a}/"))["infilling"]
+    for kind in kinds:
         rows = {}
         for arm, mode in ((a, "psm"), (a, "spm"), (b, "l2r")):
             rows[f"{arm}/{mode}"] = mean_interval(_stack(measured, arm, lambda m: m["infilling"][kind][mode]["pass"]))
@@ -422,6 +421,10 @@ def summarize(measured: dict[str, Any], a: str = "fim", b: str = "no_fim") -> di
         l2r = _stack(measured, b, lambda m: m["infilling"][kind]["l2r"]["pass"])
         seeds = min(len(psm), len(l2r))
         summary["infilling"][kind]["gain_psm_vs_l2r"] = paired_difference(psm[:seeds], l2r[:seeds]).__dict__
+        spm = _stack(measured, a, lambda m: m["infilling"][kind]["spm"]["pass"])
+        summary["infilling"][kind]["spm_vs_psm"] = paired_difference(spm, psm).__dict__
+        summary["infilling"][kind]["token_split_share"] = float(np.mean(
+            [m["infilling"][kind]["token_split_share"] for key, m in measured.items() if key.startswith(f"{a}/")]))
     return summary
 
 

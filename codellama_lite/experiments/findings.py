@@ -1,13 +1,14 @@
-"""The paper's findings measured at toy scale, and the findings table (Code Llama §3, Tables 2 and 4, Figure 6).
+"""The paper's findings measured at toy scale, and the findings table (Code Llama §2.5, §3, Table 2, Figure 6).
 
 Measurements on the toy world (:mod:`codellama_lite.data.toyworld`), scored exactly as HumanEval (:mod:`codellama_lite.
-evaluation.toy`): :func:`toy_pass_at_k` gives pass@k with a bootstrap interval over problems; :func:`paired_difference`
+evaluation.toy`): :func:`toy_pass_at_k` gives pass@k with a bootstrap interval over problems; :func:`counts_difference`
 the interval of a difference between two models on the same problems (so "B beats A" is decided on the difference,
 not on two overlapping intervals); :func:`temperature_sweep` Figure 6's curves.
 
-:func:`findings_table` gathers one row per paper finding across chapters 3–5: the paper's figure, ours with its
-interval, the direction the paper reports and whether ours goes the same way (``None`` when not measured). Rows of
-chapters 3 and 4 are read from the workbook summary (their notebooks' key figures, :data:`SUMMARY_KEYS`).
+:class:`Finding` is one row of the findings table across chapters 3–5: the finding as the paper states it (a
+direction, or an equivalence such as "FIM is nearly free"), the paper's figure, ours with its interval and seed count,
+and a verdict: reproduced, contradicted, undecided, or not measurable when a precondition fails. Each notebook
+publishes its rows as key figures (:func:`table_figures`); :func:`rows_from_summary` gathers them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from codellama_lite.evaluation.passk import PassAtK, bootstrap_ci, per_problem_pass_at_k, pass_at_k
+from codellama_lite.evaluation.passk import Interval, PassAtK, paired_difference, per_problem_pass_at_k, pass_at_k
 
 # -- measuring on the toy world ----------------------------------------------------------------------------------------
 
@@ -46,64 +46,82 @@ def toy_pass_at_k(counts: Mapping[str, tuple[int, int]], ks: Sequence[int] = (1,
     return pass_at_k(counts, ks)
 
 
-def paired_difference(before: Mapping[str, tuple[int, int]], after: Mapping[str, tuple[int, int]], k: int = 1,
-                      seed: int = 0) -> PassAtK:
-    """pass@k of ``after`` minus ``before`` on their common problems, with a bootstrap interval of the paired
-    per-problem differences."""
-    common = [task for task in before if task in after]
+def counts_difference(first: Mapping[str, tuple[int, int]], second: Mapping[str, tuple[int, int]],
+                      k: int = 1) -> Interval:
+    """pass@k of ``first`` minus ``second`` on their common problems, paired per problem
+    (:func:`codellama_lite.evaluation.passk.paired_difference`)."""
+    common = [task for task in first if task in second]
     if not common:
         raise ValueError("the two models share no problem to compare on")
-    a, b = per_problem_pass_at_k(before, k), per_problem_pass_at_k(after, k)
-    differences = np.array([b[task] - a[task] for task in common])
-    low, high = bootstrap_ci(differences, seed=seed)
-    return PassAtK(k, float(differences.mean()), low, high, len(common))
+    a, b = per_problem_pass_at_k(first, k), per_problem_pass_at_k(second, k)
+    return paired_difference([a[task] for task in common], [b[task] for task in common])
 
 
 def temperature_sweep(model_dir: str | Path, folder: str | Path, sandbox: Any, temperatures: Sequence[float], *,
                       n: int, count: int, max_new_tokens: int = 96,
-                      progress: bool = False) -> dict[float, dict[int, PassAtK]]:
-    """Figure 6: pass@1 and pass@k (every k the ``n`` samples allow: 1, 10, 100) at each temperature."""
+                      progress: bool = False) -> dict[float, dict[str, tuple[int, int]]]:
+    """Figure 6: ``{temperature: {task_id: (n, c)}}`` for ``n`` samples per problem at each temperature (pass@k for
+    every k the ``n`` samples allow follows with :func:`toy_pass_at_k`; differences with :func:`counts_difference`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ks = [k for k in (1, 10, 100) if k <= n]
-    return {t: toy_pass_at_k(toy_counts(model_dir, folder / f"T{t}.jsonl", sandbox, count=count, n=n, temperature=t,
-                                        max_new_tokens=max_new_tokens, progress=progress), ks)
+    return {t: toy_counts(model_dir, folder / f"T{t}.jsonl", sandbox, count=count, n=n, temperature=t,
+                          max_new_tokens=max_new_tokens, progress=progress)
             for t in temperatures}
 
 
 # -- the table ---------------------------------------------------------------------------------------------------------
 
+DIRECTIONS = ("> 0", "< 0")
+EQUIVALENCE = "within margin"
+
 
 @dataclass(frozen=True)
 class Finding:
-    """One row: what the paper reports, what we measured, and whether the direction holds."""
+    """One row: the finding as the paper states it, the paper's figure, ours with its interval and seed count, and
+    the rule that turns ours into a verdict.
+
+    ``kind`` is ``"> 0"`` / ``"< 0"`` for a direction (B beats A) or ``"within margin"`` for an equivalence (FIM is
+    *nearly free*: the difference lies within ``±margin``). ``precondition``, when not empty, says why the finding
+    cannot be measured here (no filtered data, a model that solves nothing): such a row is never "reproduced".
+    """
 
     chapter: int
     finding: str
-    paper: str  # the paper's figure, as text (with its source)
-    ours: float | None  # our figure (a difference when the finding is a comparison), None: not measured
+    paper: str
+    ours: float | None
     low: float | None
     high: float | None
-    direction: str  # what "reproduced" means: "> 0" (ours should be positive) or "< 0"
-    command: str  # what reproduces ours
+    kind: str
+    command: str
+    seeds: int = 1
+    margin: float | None = None
+    precondition: str = ""
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in (*DIRECTIONS, EQUIVALENCE):
+            raise ValueError(f"Finding.kind must be one of {DIRECTIONS + (EQUIVALENCE,)}, got {self.kind!r}")
+        if self.kind == EQUIVALENCE and (self.margin is None or self.margin <= 0):
+            raise ValueError(f"an equivalence finding needs a positive margin, got {self.margin!r}")
 
     @property
     def reproduced(self) -> bool | None:
-        """Whether our interval lies wholly on the paper's side of zero (``None``: not measured, no interval, or
-        undecided); a point value alone decides nothing."""
-        if self.ours is None or self.low is None or self.high is None:
-            return None
-        return _side(self.low, self.high, self.direction)
+        """True when the interval agrees with the paper, False when it contradicts it, None otherwise."""
+        return {"reproduced": True, "contradicted": False}.get(self.verdict())
 
     def verdict(self) -> str:
+        if self.precondition:
+            return f"not measurable ({self.precondition})"
         if self.ours is None:
             return "not measured"
         if self.low is None or self.high is None:
-            side = _side(self.ours, self.ours, self.direction)
-            return {True: "paper's direction (point value, no interval)",
-                    False: "against the paper (point value, no interval)", None: "no difference (point value)"}[side]
-        return {True: "reproduced", False: "reversed", None: "undecided (interval spans 0)"}[self.reproduced]
+            return "no interval (point value only)"
+        if self.kind == EQUIVALENCE:
+            if -self.margin <= self.low and self.high <= self.margin:
+                return "reproduced"
+            return "contradicted" if self.high < -self.margin or self.low > self.margin else "undecided"
+        side = _side(self.low, self.high, self.kind)
+        return {True: "reproduced", False: "contradicted", None: "undecided"}[side]
 
 
 def _side(low: float, high: float, direction: str) -> bool | None:
@@ -113,60 +131,25 @@ def _side(low: float, high: float, direction: str) -> bool | None:
     return True if high < 0 else (False if low > 0 else None)
 
 
-def from_difference(chapter: int, finding: str, paper: str, measured: PassAtK | None, command: str,
-                    direction: str = "> 0", note: str = "") -> Finding:
-    """A row whose figure is a paired difference (``None``: not measured in this profile)."""
+def from_interval(chapter: int, finding: str, paper: str, measured: Interval | Mapping[str, Any] | None,
+                  command: str, kind: str = "> 0", *, scale: float = 1.0, margin: float | None = None,
+                  precondition: str = "", note: str = "") -> Finding:
+    """A row whose figure is an :class:`Interval` (or its dict; ``None``: not measured), times ``scale``."""
     if measured is None:
-        return Finding(chapter, finding, paper, None, None, None, direction, command, note)
-    return Finding(chapter, finding, paper, measured.value, measured.low, measured.high, direction, command, note)
-
-
-# The key figures of earlier chapters a row reads from the workbook summary: (chapter, finding, paper, key minus,
-# key plus, direction): ours = summary[plus] - summary[minus] (no interval: those notebooks publish point values).
-SUMMARY_KEYS = (
-    (4, "LCFT with RoPE base 1e6 lowers the loss far past the training length",
-     "Figure 7 / Table 18: perplexity stays low to 100K tokens after LCFT", "loss_16x no LCFT",
-     "loss_16x LCFT, base 1e6", "< 0"),
-    (4, "LCFT with RoPE base 1e6 retrieves keys past the training length",
-     "Table 17: key retrieval near 100% at 16K after LCFT, poor before", "retrieval_4x no LCFT",
-     "retrieval_4x LCFT, base 1e6", "> 0"),
-    (3, "FIM model (SPM) infills single lines better than FIM-0 (prefix)",
-     "Table 14 / Bavarian et al.: FIM models infill; left-to-right ones cannot see the suffix",
-     "infill_single-line_no_fim_l2r", "infill_single-line_fim_spm", "> 0"),
-)
-# Rows whose figure a notebook publishes with its interval: (chapter, finding, paper, key, interval key, scale,
-# direction); ours = summary[key] / scale.
-SUMMARY_INTERVALS = (
-    (3, "FIM training costs left-to-right pass@1 (FIM 0.9 - FIM 0)",
-     "Table 5: -0.6 (7B), -1.1 (13B) points of pass@k: a small cost", "fim_pass1_delta_points",
-     "fim_pass1_delta_ci", 100.0, "< 0"),
-)
+        return Finding(chapter, finding, paper, None, None, None, kind, command, 0, margin, precondition, note)
+    m = measured if isinstance(measured, Mapping) else asdict(measured)
+    return Finding(chapter, finding, paper, m["value"] * scale, m["low"] * scale, m["high"] * scale, kind, command,
+                   int(m.get("seeds", 1)), margin, precondition, note)
 
 
 def rows_from_summary(summary: Mapping[str, Any]) -> list[Finding]:
-    """Rows for chapters 3 and 4 from the summary's key figures (not measured where the figures are absent)."""
-    figures: dict[str, Any] = {}
-    for notebook in summary.get("notebooks", []):
-        figures.update(notebook.get("figures", {}))
+    """The rows every notebook published as key figures ``findings_chN`` (:func:`table_figures`), in chapter
+    order; the workbook's ``summary.json`` gathers them."""
     rows = []
-    for chapter, finding, paper, key, interval, scale, direction in SUMMARY_INTERVALS:
-        command = f"codellama-lite workbook {chapter:02d}"
-        value, bounds = figures.get(key), figures.get(interval)
-        if isinstance(value, (int, float)) and isinstance(bounds, list) and len(bounds) == 2:
-            rows.append(Finding(chapter, finding, paper, value / scale, bounds[0] / scale, bounds[1] / scale,
-                                direction, command, f"{key!r} with {interval!r}"))
-        else:
-            rows.append(Finding(chapter, finding, paper, None, None, None, direction, command,
-                                f"key figures {key!r} / {interval!r} not in the summary"))
-    for chapter, finding, paper, minus, plus, direction in SUMMARY_KEYS:
-        command = f"codellama-lite workbook {chapter:02d}"
-        if isinstance(figures.get(minus), (int, float)) and isinstance(figures.get(plus), (int, float)):
-            value = float(figures[plus]) - float(figures[minus])
-            rows.append(Finding(chapter, finding, paper, value, None, None, direction, command,
-                                f"{plus!r} - {minus!r} (point values)"))
-        else:
-            rows.append(Finding(chapter, finding, paper, None, None, None, direction, command,
-                                f"key figures {minus!r} / {plus!r} not in the summary"))
+    for notebook in summary.get("notebooks", []):
+        for key, value in notebook.get("figures", {}).items():
+            if key.startswith("findings_ch") and isinstance(value, list):
+                rows += [Finding(**{name: row[name] for name in Finding.__dataclass_fields__}) for row in value]
     return sorted(rows, key=lambda row: row.chapter)
 
 
@@ -182,16 +165,60 @@ def read_summary(path: str | Path) -> dict[str, Any]:
 
 
 def format_table(rows: Sequence[Finding]) -> str:
-    """The findings table as fixed-width text."""
-    lines = [f"{'ch':>2}  {'finding':<62} {'ours [95% CI]':>24}  verdict"]
+    """The findings table as fixed-width text: ours with its interval and seeds, the verdict, the paper's figure."""
+    lines = [f"{'ch':>2}  {'finding':<60} {'ours [95% CI]':>26} {'seeds':>5}  verdict"]
     for row in rows:
         ours = "-" if row.ours is None else f"{row.ours:+.3f}" + (
             f" [{row.low:+.3f}, {row.high:+.3f}]" if row.low is not None else "")
-        lines.append(f"{row.chapter:>2}  {row.finding[:62]:<62} {ours:>24}  {row.verdict()}")
+        rule = f" (margin ±{row.margin:g})" if row.kind == EQUIVALENCE else ""
+        lines.append(f"{row.chapter:>2}  {row.finding[:60]:<60} {ours:>26} {row.seeds:>5}  {row.verdict()}{rule}")
         lines.append(f"{'':>4}paper: {row.paper}")
     return "\n".join(lines)
 
 
-def table_figures(rows: Sequence[Finding]) -> dict[str, Any]:
-    """The table as key figures (``findings``: a list of plain rows) for :func:`codellama_lite.workbook.key_figures`."""
-    return {"findings": [{**asdict(row), "reproduced": row.reproduced, "verdict": row.verdict()} for row in rows]}
+def table_figures(rows: Sequence[Finding], chapter: int | None = None) -> dict[str, Any]:
+    """Rows as key figures for :func:`codellama_lite.workbook.runner.key_figures`: ``findings_chN`` for one
+    chapter's rows (gathered by :func:`rows_from_summary`), ``findings`` for the whole table."""
+    key = f"findings_ch{chapter}" if chapter is not None else "findings"
+    return {key: [{**asdict(row), "reproduced": row.reproduced, "verdict": row.verdict()} for row in rows]}
+
+
+def provenance() -> dict[str, str]:
+    """Where a figure was measured: the machine, the software, the commit (when run from a git checkout), the date."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    import torch
+
+    from codellama_lite import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    cpu = platform.processor() or platform.machine()
+    try:
+        model_lines = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        cpu = model_lines[0].split(":", 1)[1].strip() if model_lines else cpu
+    except OSError:
+        pass
+    return {"machine": f"{cpu}, {os.cpu_count()} cores", "software": f"codellama-lite {__version__}, torch "
+            f"{torch.__version__}, Python {platform.python_version()}", "commit": commit or "(not a git checkout)",
+            "date": datetime.date.today().isoformat()}
+
+
+def evidence_table(rows: Sequence[Finding]) -> str:
+    """A chapter's "Against the paper" table: the paper's figure, ours with its interval and seeds, the verdict, and
+    the machine, commit and command that produced ours."""
+    where = provenance()
+    lines = [f"measured {where['date']} on {where['machine']}; {where['software']}; commit {where['commit']}"]
+    for row in rows:
+        ours = "not measured" if row.ours is None else f"{row.ours:+.3f}" + (
+            f" [{row.low:+.3f}, {row.high:+.3f}]" if row.low is not None else "")
+        lines += [f"* {row.finding}", f"    paper: {row.paper}",
+                  f"    ours:  {ours}, {row.seeds} seed{'s' if row.seeds != 1 else ''} -> {row.verdict()}",
+                  f"    by:    {row.command}"]
+    return "\n".join(lines)

@@ -46,18 +46,37 @@ def plot_fim_share(rows: Sequence[Mapping[str, Any]], seq_len: int):
     return fig
 
 
-def plot_infilling(result: Mapping[str, Mapping[str, Any]],
-                   arms: Sequence[str] = ("fim/psm", "fim/spm", "fim/l2r", "no_fim/l2r")):
-    """pass@1 per infilling kind and arm/mode, with 95% intervals over problems."""
-    kinds = list(result)
+def plot_infilling(summary: Mapping[str, Mapping[str, Any]],
+                   arms: Sequence[str] = ("fim/psm", "fim/spm", "no_fim/l2r")):
+    """pass@1 per infilling kind and arm/mode, with 95% intervals (over problems, and seeds when there are several):
+    ``summary`` is :func:`codellama_lite.experiments.fim.summarize`'s ``["infilling"]``."""
+    kinds = list(summary)
     fig, ax = plt.subplots(figsize=(8, 3.2))
     width = 0.8 / len(arms)
     for j, arm in enumerate(arms):
-        values = [result[kind][arm]["pass"] for kind in kinds]
-        errors = [[v - result[kind][arm]["low"] for kind, v in zip(kinds, values)],
-                  [result[kind][arm]["high"] - v for kind, v in zip(kinds, values)]]
+        values = [summary[kind][arm]["value"] for kind in kinds]
+        errors = [[v - summary[kind][arm]["low"] for kind, v in zip(kinds, values)],
+                  [summary[kind][arm]["high"] - v for kind, v in zip(kinds, values)]]
         ax.bar([i + j * width for i in range(len(kinds))], values, width, yerr=errors, capsize=3, label=arm)
     ax.set_xticks([i + width * (len(arms) - 1) / 2 for i in range(len(kinds))], kinds)
     ax.set_ylabel("pass@1 (greedy)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_census(census: Mapping[str, Mapping[str, float]]):
+    """How each arm's training stream showed the toy world's functions (:func:`codellama_lite.experiments.fim.
+    toy_census`): stacked shares, whole and left to right at the bottom."""
+    from codellama_lite.experiments.fim import CENSUS_KINDS
+
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    colors = ("#2ca02c", "#98df8a", "#ff7f0e", "#d62728")
+    for row, (arm, shares) in enumerate(census.items()):
+        left = 0.0
+        for kind, color in zip(CENSUS_KINDS, colors):
+            ax.barh(row, shares[kind], left=left, color=color, label=kind if row == 0 else None)
+            left += shares[kind]
+    ax.set_yticks(range(len(census)), list(census))
+    ax.set_xlabel("share of toy functions in the training stream")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
     return fig

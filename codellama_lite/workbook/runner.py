@@ -20,6 +20,7 @@ from codellama_lite.support.profiles import check_profile
 from codellama_lite.support.resources import resource_dir
 
 FIGURES_MIME = "application/vnd.codellama-lite.figures+json"
+SEEDS_VAR = "CODELLAMA_LITE_SEEDS"  # seeds per trained arm of a finding (`codellama-lite workbook --seeds N`)
 # The kernel every notebook names, exactly as ipykernel reports it (JupyterLab marks a notebook modified otherwise).
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
