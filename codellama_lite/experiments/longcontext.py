@@ -196,14 +196,15 @@ def lcft_arms(base_theta: float = 1e4, factor: int = LCFT_FACTOR) -> dict[str, d
 
 
 def base_recipe(profile: str, theta: float = 1e4, overrides: dict[str, Any] | None = None) -> Any:
-    """The short-context base: the ``base`` recipe of ``profile`` with RoPE base ``theta`` (set only where the recipe
-    has another, so the cached model of chapters 2-3 is the one reused when it already matches)."""
-    from codellama_lite.train import load_recipe
+    """The short-context base: the chain's ``base`` stage of ``profile`` (continuing its stand-in), with RoPE base
+    ``theta`` set only where the stage has another, so the cached base of chapters 2-3 is reused when it matches."""
+    from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
     from codellama_lite.train.loop import model_config
 
-    recipe = load_recipe("base", profile=profile, overrides=overrides)
+    start = stage_export(STAGES["base"].parent, profile, progress=False)
+    recipe = stage_recipe("base", profile, start, overrides)
     if model_config(recipe, recipe.tokenizer.vocab_size).rope_theta != theta:
-        recipe = load_recipe("base", profile=profile, overrides={"model.rope_theta": theta, **(overrides or {})})
+        recipe = stage_recipe("base", profile, start, {"init.rope_theta": theta, **(overrides or {})})
     return recipe
 
 
