@@ -217,7 +217,7 @@ def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> 
         fields = dict(recipe.model)
         config = ModelConfig.preset(fields.pop("preset"), vocab_size=recipe.tokenizer.vocab_size + 16, **fields)
         parent = LLAMA2_PLACEHOLDER if stage.parent == STANDIN else f"{runs_dir}/{stage.parent}/final"
-        init = f" --set init.from={parent}"
+        init = f" --set init.from={parent}" + (f" --set stage={stage.name}" if stage.recipe_name != stage.name else "")
         command = ""
         if stage.name == "instruct":
             init += f" --set 'data.sources.instruct=[\"{runs_dir}/selfinstruct/filtered\"]'"

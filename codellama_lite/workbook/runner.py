@@ -147,7 +147,17 @@ def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
         runs.append(run_notebook(Path(path), output_dir, profile))
         write_summary(summary, runs[-1], profile)  # after each: later chapters read earlier ones' figures
     print(format_summary(runs, profile, output_dir))
+    print(findings_summary(summary))
     return runs
+
+
+def findings_summary(summary: Path) -> str:
+    """Every finding row the notebooks published (value, interval, seeds, verdict), as one table."""
+    from codellama_lite.experiments.findings import format_table, read_summary, rows_from_summary
+
+    rows = rows_from_summary(read_summary(summary))
+    return "findings (paper / ours [95% interval] / seeds / verdict):\n" + format_table(rows) if rows else \
+        "findings: none published by the notebooks run"
 
 
 SUMMARY_FILE = "summary.json"
