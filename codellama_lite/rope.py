@@ -38,7 +38,7 @@ rescaled frequencies and reuse everything else. :func:`scaled_inv_freq` computes
 
 Code Llama itself uses none of these: it fine-tunes with a larger base, 1e4 -> 1e6 (§2.4, appendix G), which is the
 ``default`` type with a new ``rope_theta``. Every formula here equals transformers' ``ROPE_INIT_FUNCTIONS``
-(tests/test_rope_scaling.py).
+(tests/test_rope.py).
 """
 
 from __future__ import annotations

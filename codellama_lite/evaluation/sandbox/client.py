@@ -24,8 +24,8 @@ that prints a lot runs as it would anywhere) but never parsed.
 :mod:`~codellama_lite.evaluation.sandbox.isolation`): ``namespaces+cgroup`` > ``namespaces`` (the minimum) >
 ``process``. Below the minimum no candidate runs unless the caller passes ``allow_weak_isolation=True``. Linux only.
 The child side is split by the threat each part answers: ``wire``, ``isolation``, ``judge``,
-``server`` (started through ``_child.py``); ``tests/test_sandbox_attacks.py`` and
-``tests/test_verdict_fidelity.py`` are the proof.
+``server`` (started through ``_child.py``); ``tests/test_evaluation_sandbox_attacks.py`` and
+``tests/test_evaluation_sandbox_fidelity.py`` are the proof.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The sandbox's judge semantics, wire codec and lifecycle (the attacks live in test_sandbox_attacks.py)."""
+"""The sandbox's judge semantics, wire codec and lifecycle (the attacks live in test_evaluation_sandbox_attacks.py)."""
 
 from __future__ import annotations
 
