@@ -75,5 +75,9 @@ export JUPYTER_PATH
 case "$action" in
     workbook) exec "$bin/codellama-lite" workbook "$@" ;;
     lab) exec "$py" -m jupyter lab notebooks/ "$@" ;;
-    test) CODELLAMA_LITE_PROFILE=smoke exec "$py" -m pytest -n 2 --dist loadfile "$@" ;;
+    test)
+        # No arguments: everything CI runs, the tests and every notebook under nbval. A plain `pytest` runs tests/ only
+        # (pyproject's testpaths); `-m "not slow"` is the fast loop.
+        [ $# -eq 0 ] && set -- tests notebooks
+        CODELLAMA_LITE_PROFILE=smoke exec "$py" -m pytest -n 2 --dist loadfile "$@" ;;
 esac
