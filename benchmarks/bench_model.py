@@ -1,6 +1,6 @@
 """Our decoder against transformers' ``LlamaForCausalLM``: training throughput, peak memory, cached greedy decoding.
 
-Same run, same shape, alternating (issue 4): hidden 256, 8 layers, 8 query / 4 key-value heads, FFN 688,
+Same run, same shape, alternating: hidden 256, 8 layers, 8 query / 4 key-value heads, FFN 688,
 vocabulary 4,096, rope_theta 1e6 (the ``small`` preset); float32 on CPU with 2 threads; AdamW.
 
 * Training: batch 8 × 256 tokens, forward + cross-entropy + backward + AdamW step. Each side runs in its own fresh

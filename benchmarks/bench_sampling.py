@@ -4,7 +4,7 @@ num_return_sequences=n)`` on the same weights, same run, alternating.
 Workload: one prompt, ``n`` samples of ``--new`` tokens each at T = 0.8, top-p 0.95 (the paper's pass@10/100 protocol,
 Code Llama §3), no stop token so both decode exactly the same number of tokens. Ours prefills the prompt once and
 copies its KV cache to the n rows; transformers expands the prompt to n rows before its prefill. Also shown: ours one
-sample at a time (``generate`` n times), what ``eval --checkpoint`` did before batching. Target (issue 9): ours >= 2x
+sample at a time (``generate`` n times), what ``eval --checkpoint`` did before batching. Target: ours >= 2x
 transformers' tokens per second.
 
 The weights: by default a freshly initialised model (``--sharpen`` scales its output layer toward a trained model's

@@ -1,6 +1,6 @@
 """Encode throughput: our Tokenizer against raw SentencePiece, same corpus, same run, alternating rounds.
 
-Targets (issue 2): ``Tokenizer.encode`` on one thread ≥ 0.9× raw ``SentencePieceProcessor.encode``;
+Targets: ``Tokenizer.encode`` on one thread ≥ 0.9× raw ``SentencePieceProcessor.encode``;
 ``Tokenizer.encode_batch`` on every core ≥ 1.6× our one-thread figure.
 
     python benchmarks/bench_tokenizer.py                 # trains an 8,000-piece model on the stdlib first

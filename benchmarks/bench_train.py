@@ -1,5 +1,5 @@
 """Our training step, as the trainer runs it, against a plain PyTorch loop over transformers' ``LlamaForCausalLM``;
-then the whole trainer (data, logging, checkpoints) against the bare step (issue 8).
+then the whole trainer (data, logging, checkpoints) against the bare step.
 
 The baseline toy: the ``small`` preset (hidden 256, 8 layers, 8 / 4 heads, FFN 688, vocabulary 4,096), batch
 8 × 256 tokens, float32, 2 threads, AdamW (0.9, 0.95, weight decay 0.1), gradient clipping 1.0.

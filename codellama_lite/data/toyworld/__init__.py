@@ -1,4 +1,4 @@
-"""The toy code world: generated function-writing problems a laptop-trained model can learn (issue 9).
+"""The toy code world: generated function-writing problems a laptop-trained model can learn.
 
 HumanEval is out of reach for models trained in minutes on a CPU (CodeParrot's 110M-parameter model, trained on about
 30B tokens of Python, scores 3.8% pass@1), so the workbook measures its findings on a world small enough to learn and
