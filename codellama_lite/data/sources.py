@@ -119,23 +119,25 @@ TOYWORLD_DOCUMENTS = 4000  # default count of builtin:toyworld; builtin:toyworld
 def toyworld_documents(entry: str, source: str, max_documents: int | None) -> list[Document]:
     """Code files of the toy world's ``train`` split (problems with their solutions, :mod:`codellama_lite.data.toyworld`).
 
-    ``builtin:toyworld:N`` gives N problems, one per file; ``builtin:toyworld:N:K`` puts them K to a file (N / K
-    files), so that, as in the paper's source files, a FIM cut leaves most functions of a file whole and the body of a
-    function is not always the file's end; ``builtin:toyworld`` gives 4,000 (or ``max_documents`` when smaller).
-    Generated with seed 0.
+    ``builtin:toyworld:N`` gives N problems, one per file; ``builtin:toyworld:N:K`` puts them K to a file and
+    ``builtin:toyworld:N:J-K`` from J to K to a file (drawn per file), so that, as in the paper's source files, a FIM
+    cut leaves most functions of a file whole and the body of a function is not always the file's end;
+    ``builtin:toyworld`` gives 4,000 (or ``max_documents`` when smaller). Generated with seed 0.
     """
     from codellama_lite.data.toyworld import training_files
 
     _, _, spec = entry.partition("builtin:toyworld")
     fields = spec[1:].split(":") if spec.startswith(":") else []
-    if spec and (not spec.startswith(":") or not 1 <= len(fields) <= 2 or not all(f.isdigit() for f in fields)
-                 or int(fields[-1]) < 1):
-        raise ValueError(f"source entry {entry!r}: expected builtin:toyworld, builtin:toyworld:N or "
-                         "builtin:toyworld:N:K (N problems, K >= 1 per file)")
+    sizes = fields[1].split("-") if len(fields) == 2 else ["1"]
+    if spec and (not spec.startswith(":") or not 1 <= len(fields) <= 2 or not fields[0].isdigit()
+                 or len(sizes) > 2 or not all(s.isdigit() and int(s) >= 1 for s in sizes)
+                 or int(sizes[0]) > int(sizes[-1])):
+        raise ValueError(f"source entry {entry!r}: expected builtin:toyworld, builtin:toyworld:N, "
+                         "builtin:toyworld:N:K or builtin:toyworld:N:J-K (N problems, 1 <= J <= K per file)")
     count = int(fields[0]) if fields else TOYWORLD_DOCUMENTS
-    per_file = int(fields[1]) if len(fields) == 2 else 1
     if not fields and max_documents:
         count = min(count, max_documents)
+    per_file = int(sizes[0]) if len(sizes) == 1 else (int(sizes[0]), int(sizes[1]))
     return [Document(text, source, "python", f"toyworld:train#{number}")
             for number, text in enumerate(training_files(0, count, per_file))]
 

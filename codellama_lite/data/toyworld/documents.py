@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
 from codellama_lite.support.fileio import atomic_open, cache_root
@@ -40,13 +41,21 @@ def training_documents(seed: int, count: int) -> list[str]:
 FILE_SEPARATOR = "\n\n\n"  # two blank lines between functions, as PEP 8 puts them
 
 
-def training_files(seed: int, count: int, per_file: int = 1) -> list[str]:
-    """``count`` training problems (:func:`training_documents`) grouped ``per_file`` to a file, in order; a last
-    file may hold fewer."""
-    if per_file < 1:
-        raise ValueError(f"per_file must be at least 1, got {per_file}")
+def training_files(seed: int, count: int, per_file: int | tuple[int, int] = 1) -> list[str]:
+    """``count`` training problems (:func:`training_documents`) grouped into files, in order: ``per_file`` problems
+    each, or, for ``(low, high)``, a number drawn uniformly from ``low``…``high`` for each file (seeded), as a
+    repository holds short and long files; a last file may hold fewer."""
+    low, high = (per_file, per_file) if isinstance(per_file, int) else per_file
+    if not 1 <= low <= high:
+        raise ValueError(f"problems per file must be at least 1 (low <= high), got {per_file}")
     documents = training_documents(seed, count)
-    return [FILE_SEPARATOR.join(documents[start:start + per_file]) for start in range(0, len(documents), per_file)]
+    sizes = random.Random(f"toy-files/{seed}/{low}/{high}")
+    files, start = [], 0
+    while start < len(documents):
+        size = sizes.randint(low, high)
+        files.append(FILE_SEPARATOR.join(documents[start:start + size]))
+        start += size
+    return files
 
 
 def _generator_digest() -> str:
