@@ -1,8 +1,8 @@
-"""Model shapes as plain data: the Llama 2 / Code Llama presets and toy sizes (Code Llama §2, Llama 2 table 1).
+"""Model shapes as plain data: the Llama 2 / Code Llama presets and toy sizes (Code Llama §2, Llama 2 Table 1).
 
 ``ModelConfig.preset("7b")`` gives Code Llama 7B's shape; ``ModelConfig.preset("tiny", vocab_size=tok.vocab_size)``
 a toy that trains on a laptop. :func:`param_count` computes the exact number of parameters from the shape alone, so a
-learner can check the published 6.74B / 13.0B / 33.7B / 69.0B without allocating anything.
+learner can check the rounded 6.74B / 13.0B / 33.7B / 69.0B published with the checkpoints without allocating anything.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ PRESETS: dict[str, ModelConfig] = {
                       max_seq_len=4096),
 }
 
-# The parameter counts the paper publishes (Code Llama table 2 / Llama 2 table 1), in billions.
+# The rounded parameter counts published with the released checkpoints (the Hugging Face Hub), in billions; the
+# papers name the sizes 7B, 13B, 34B and 70B (Llama 2 Table 1, Code Llama Table 2). docs/paper_facts.md §4.
 PAPER_PARAMS_B: dict[str, float] = {"7b": 6.74, "13b": 13.0, "34b": 33.7, "70b": 69.0}
 
 

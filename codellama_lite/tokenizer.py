@@ -1,4 +1,4 @@
-"""Code Llama's tokenizer: Llama 2's SentencePiece BPE plus four infilling tokens (Code Llama §2.1, §2.3).
+"""Code Llama's tokenizer: Llama 2's SentencePiece BPE plus four infilling tokens (Code Llama §2.2, §2.3).
 
 Read top to bottom:
 
@@ -198,7 +198,7 @@ def _train_proto(texts: list[str], vocab_size: int, options: dict[str, object]) 
 
 
 class Tokenizer:
-    """A SentencePiece model with Code Llama's infilling tokens (Code Llama §2.1, §2.3).
+    """A SentencePiece model with Code Llama's infilling tokens (Code Llama §2.2, §2.3).
 
     ``Tokenizer(model_path)`` loads any SentencePiece model, including a real Code Llama ``tokenizer.model``; the
     infilling tokens are found by piece name. A model without them encodes and decodes plain text, and raises a clear

@@ -1,4 +1,4 @@
-"""HumanEval as Code Llama §3 runs it: the package's 164 problems, the unstripped prompt, the paper's stop sequences."""
+"""HumanEval as Code Llama §3 runs it: the package's 164 problems, the unstripped prompt, HumanEval's stop sequences."""
 
 from __future__ import annotations
 

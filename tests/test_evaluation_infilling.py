@@ -1,4 +1,5 @@
-"""HumanEval infilling (Code Llama §3.2): 1,033 single-line, 5,815 multi-line and 1,640 random-span tasks."""
+"""HumanEval infilling (Code Llama §3.2; Fried et al., Bavarian et al.): 1,033 single-line, 5,815 multi-line and 1,640
+random-span tasks."""
 
 from __future__ import annotations
 

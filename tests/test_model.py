@@ -14,7 +14,8 @@ from _models import random_model
 from codellama_lite.rope import (apply_rope, half_split_to_interleaved, interleaved_to_half_split, rope_cos_sin,
                                  rope_frequencies)
 
-# Published counts at a 32,000-token vocabulary (Llama 2 table 1; docs/paper_facts.md §4).
+# Exact counts at a 32,000-token vocabulary, the rounded 6.74B / 13.0B / 33.7B / 69.0B of the released checkpoints
+# (docs/paper_facts.md §4).
 PAPER_COUNTS_32000 = {"7b": 6_738_415_616, "13b": 13_015_864_320, "34b": 33_743_970_304, "70b": 68_976_648_192}
 
 

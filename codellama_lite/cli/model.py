@@ -36,14 +36,14 @@ def _presets(args: argparse.Namespace) -> int:
     from codellama_lite.config import PAPER_PARAMS_B, PRESETS, param_count
 
     print(f"{'preset':>6} {'dim':>5} {'layers':>6} {'heads':>5} {'kv':>3} {'ffn':>6} {'vocab':>6} {'theta':>7} "
-          f"{'parameters':>15} {'paper':>6}")
+          f"{'parameters':>15} {'published':>9}")
     for name, config in PRESETS.items():
         if args.vocab_size is not None:
             config = config.replace(vocab_size=args.vocab_size)
         paper = f"{PAPER_PARAMS_B[name]}B" if name in PAPER_PARAMS_B else ""
         print(f"{name:>6} {config.dim:5d} {config.n_layers:6d} {config.n_heads:5d} {config.kv_heads:3d} "
               f"{config.hidden_dim:6d} {config.vocab_size:6d} {config.rope_theta:7.0e} {param_count(config):15,d} "
-              f"{paper:>6}")
+              f"{paper:>9}")
     return 0
 
 

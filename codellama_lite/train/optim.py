@@ -1,4 +1,4 @@
-"""The optimizer and its schedule (Code Llama §2.2 via Llama 2 §2.2; docs/paper_facts.md §5).
+"""The optimizer and its schedule (Code Llama §2.6; Llama 2 §2.2; docs/paper_facts.md §5).
 
 AdamW with β = (0.9, 0.95) and weight decay 0.1 on the weight matrices (not on the RMSNorm gains, as nanoGPT and
 Meta's trainers do); the learning rate rises linearly for ``warmup_steps`` and then follows a cosine down to

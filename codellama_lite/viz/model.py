@@ -35,7 +35,7 @@ def plot_param_breakdown(names: Sequence[str] = ("7b", "13b", "34b", "70b"), voc
                      fontsize=8)
         lefts = [left + share for left, share in zip(lefts, shares)]
     for row, (name, parts) in enumerate(zip(names, breakdowns)):
-        paper = f", paper {PAPER_PARAMS_B[name]}B" if name in PAPER_PARAMS_B else ""
+        paper = f", published {PAPER_PARAMS_B[name]}B" if name in PAPER_PARAMS_B else ""
         ax.annotate(f"{sum(parts.values()) / 1e9:.2f}B{paper}", (101, row), va="center", fontsize=8,
                     annotation_clip=False)
     ax.invert_yaxis()
@@ -91,7 +91,7 @@ def describe_preset(name: str, vocab_size: int | None = None) -> str:
     """A short text card of a preset's shape and parameter count (the explorer's output)."""
     overrides = {} if vocab_size is None else {"vocab_size": vocab_size}
     config = ModelConfig.preset(name, **overrides)
-    paper = f" (paper: {PAPER_PARAMS_B[name]}B)" if name in PAPER_PARAMS_B else ""
+    paper = f" (published: {PAPER_PARAMS_B[name]}B)" if name in PAPER_PARAMS_B else ""
     group = config.n_heads // config.kv_heads
     per_group = f"{group} query head{'s' if group > 1 else ''} per key/value head"
     return "\n".join([

@@ -1,5 +1,5 @@
 """Plots for chapter 4 (long context): rotary wavelengths, the RoFormer decay bound, rescaled frequencies, loss by
-position and key-retrieval heatmaps (Code Llama §3.3, appendix G, Figures 7 and 9a)."""
+position and key-retrieval heatmaps (Code Llama §3.3, appendix G, Figures 4a and 9a)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def plot_frequency_ratios(ratios: dict[str, torch.Tensor], title: str):
 
 def plot_loss_by_position(curves: dict[str, torch.Tensor], train_length: int, finetune_length: int,
                           window: int = 32):
-    """Figure 7's view: loss against position (a moving average over ``window``), with both training lengths."""
+    """Figure 4a's view: loss against position (a moving average over ``window``), with both training lengths."""
     fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
     kernel = torch.ones(1, 1, window) / window
     for name, losses in curves.items():

@@ -1,4 +1,4 @@
-"""Pictures of tokens for notebook 01 (Code Llama §2.1, §2.3): bytes per token, piece lengths, infilling strips,
+"""Pictures of tokens for notebook 01 (Code Llama §2.2, §2.3): bytes per token, piece lengths, infilling strips,
 and an explorer that tokenizes what the learner types (an ipywidgets front end over a plain function).
 """
 

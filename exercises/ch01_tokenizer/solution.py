@@ -1,4 +1,4 @@
-"""Chapter 1 exercises — reference solution. (Code Llama §2.1 tokenizer, §2.3 infilling prompts.)"""
+"""Chapter 1 exercises — reference solution. (Code Llama §2.2 tokenizer, §2.3 infilling prompts.)"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     codellama-lite exercises check ch01
 
-(Code Llama §2.1 tokenizer, §2.3 infilling prompts; notebook 01_tokenizer.)
+(Code Llama §2.2 tokenizer, §2.3 infilling prompts; notebook 01_tokenizer.)
 """
 
 from __future__ import annotations
