@@ -292,6 +292,37 @@ def per_problem(tasks: Sequence[Task], values: Sequence[bool]) -> np.ndarray:
     return np.array([np.mean(group) for group in groups.values()])
 
 
+@torch.no_grad()
+def end_of_middle(model: Transformer, tokenizer: Tokenizer, examples: Sequence[tuple[str, str, str]],
+                  mode: str) -> dict[str, float]:
+    """Teacher-forced on ``(prefix, middle, suffix)`` examples laid out ``psm`` or ``spm`` as in training
+    (:func:`codellama_lite.fim.psm_ids` / ``spm_ids``): the mean loss of the middle's tokens, and the probability the
+    model gives ``<EOT>`` right after the whole middle — whether it knows *where* a middle ends, which greedy
+    infilling needs as much as the middle itself."""
+    from codellama_lite.fim import psm_ids, spm_ids
+
+    losses, ends = [], []
+    for prefix, middle, suffix in examples:
+        ids = [tokenizer.bos_id, *(psm_ids if mode == "psm" else spm_ids)(prefix, middle, suffix, tokenizer)]
+        log_probs = torch.log_softmax(model(torch.tensor([ids[:-1]]))[0].float(), dim=-1)
+        start = ids.index(tokenizer.middle_id)
+        targets = torch.tensor(ids[start + 1:])
+        picked = log_probs[start:].gather(1, targets[:, None]).squeeze(1)
+        losses.append(-picked[:-1].mean().item())
+        ends.append(picked[-1].exp().item())
+    return {"middle_loss": float(np.mean(losses)), "p_eot": float(np.mean(ends))}
+
+
+def random_cut_examples(texts: Sequence[str], seed: int = 0) -> list[tuple[str, str, str]]:
+    """``(prefix, middle, suffix)`` of each text cut at two uniform character positions, as training cuts them."""
+    rng = random.Random(seed)
+    examples = []
+    for text in texts:
+        start, end = fim_cuts(len(text), rng)
+        examples.append((text[:start], text[start:end], text[end:]))
+    return examples
+
+
 # --- 4. The token boundary behind SPM's random-span loss ---------------------------------------------------------
 
 
