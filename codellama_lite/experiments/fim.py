@@ -407,9 +407,15 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
         out["infilling"][kind] = {"token_split_share": float(np.mean(
             [splits_a_token(tokenizer, task.prompt, task.reference) for task in chosen]))}
         for mode in infill_modes:
-            ok, exact = judge(chosen, infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens), sandbox)
+            middles = infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens)
+            ok, exact = judge(chosen, middles, sandbox)
             out["infilling"][kind][mode] = {"pass": per_problem(chosen, ok).tolist(),
                                             "exact": per_problem(chosen, exact).tolist()}
+            if mode != "l2r":  # the same oracle line count the left-to-right arm gets: what it writes, not where it stops
+                cut = [left_to_right_middle(middle, task) for middle, task in zip(middles, chosen)]
+                ok, exact = judge(chosen, cut, sandbox)
+                out["infilling"][kind][f"{mode}+lines"] = {"pass": per_problem(chosen, ok).tolist(),
+                                                           "exact": per_problem(chosen, exact).tolist()}
     return out
 
 
@@ -448,7 +454,7 @@ def summarize(measured: dict[str, Any], a: str = "fim", b: str = "no_fim") -> di
     kinds = next(m for key, m in measured.items() if key.startswith(f"{a}/"))["infilling"]
     for kind in kinds:
         rows = {}
-        for arm, mode in ((a, "psm"), (a, "spm"), (b, "l2r")):
+        for arm, mode in ((a, "psm"), (a, "spm"), (a, "psm+lines"), (a, "spm+lines"), (b, "l2r")):
             rows[f"{arm}/{mode}"] = mean_interval(_stack(measured, arm, lambda m: m["infilling"][kind][mode]["pass"]))
         summary["infilling"][kind] = {name: row.__dict__ for name, row in rows.items()}
         psm = _stack(measured, a, lambda m: m["infilling"][kind]["psm"]["pass"])
@@ -457,6 +463,8 @@ def summarize(measured: dict[str, Any], a: str = "fim", b: str = "no_fim") -> di
         summary["infilling"][kind]["gain_psm_vs_l2r"] = paired_difference(psm[:seeds], l2r[:seeds]).__dict__
         spm = _stack(measured, a, lambda m: m["infilling"][kind]["spm"]["pass"])
         summary["infilling"][kind]["spm_vs_psm"] = paired_difference(spm, psm).__dict__
+        spm_lines = _stack(measured, a, lambda m: m["infilling"][kind]["spm+lines"]["pass"])
+        summary["infilling"][kind]["gain_spm_lines_vs_l2r"] = paired_difference(spm_lines[:seeds], l2r[:seeds]).__dict__
         summary["infilling"][kind]["token_split_share"] = float(np.mean(
             [m["infilling"][kind]["token_split_share"] for key, m in measured.items() if key.startswith(f"{a}/")]))
     return summary
@@ -515,7 +523,12 @@ def comparison_rows(result: dict[str, Any]) -> list[dict[str, str]]:
             rows.append({"measure": f"{kind} infilling pass@1, {mode.upper()}", "seeds": str(ours["seeds"]),
                          "paper": "—" if paper is None else f"7B, no LCFT {paper:.1f} (Table 14)", "ours": rate(ours),
                          "verdict": "—"})
+        for mode in ("psm", "spm"):
+            ours = rows_of_kind[f"fim/{mode}+lines"]
+            rows.append({"measure": f"{kind} infilling pass@1, {mode.upper()}, cut at the hole's line count",
+                         "seeds": str(ours["seeds"]), "paper": "—", "ours": rate(ours), "verdict": "—"})
         l2r = rows_of_kind["no_fim/l2r"]
-        rows.append({"measure": f"{kind} infilling pass@1, FIM-0 model, prefix only", "paper": "—",
+        rows.append({"measure": f"{kind} infilling pass@1, FIM-0 model, prefix only, cut at the hole's line count",
+                     "paper": "—",
                      "ours": rate(l2r), "seeds": str(l2r["seeds"]), "verdict": "—"})
     return rows

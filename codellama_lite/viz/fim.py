@@ -47,7 +47,7 @@ def plot_fim_share(rows: Sequence[Mapping[str, Any]], seq_len: int):
 
 
 def plot_infilling(summary: Mapping[str, Mapping[str, Any]],
-                   arms: Sequence[str] = ("fim/psm", "fim/spm", "no_fim/l2r")):
+                   arms: Sequence[str] = ("fim/psm", "fim/spm", "fim/spm+lines", "no_fim/l2r")):
     """pass@1 per infilling kind and arm/mode, with 95% intervals (over problems, and seeds when there are several):
     ``summary`` is :func:`codellama_lite.experiments.fim.summarize`'s ``["infilling"]``."""
     kinds = list(summary)
