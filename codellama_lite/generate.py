@@ -378,4 +378,15 @@ def infill(model: Transformer, tokenizer: TokenizerLike, pairs: Sequence[tuple[s
     prompts = [tokenizer.infill_prompt(prefix, suffix, suffix_first=suffix_first) for prefix, suffix in pairs]
     completions = generate(model, prompts, max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                            stop_ids=stop_token_ids(tokenizer))
-    return [decode_infilling(tokenizer, completion.tokens) for completion in completions]
+    return [decode_middle(tokenizer, completion.tokens, prefix) for completion, (prefix, _) in zip(completions, pairs)]
+
+
+def decode_middle(tokenizer: TokenizerLike, ids: Sequence[int], prefix: str) -> str:
+    """The text of a generated middle, decoded as training encoded it (:func:`codellama_lite.fim.apply_fim`).
+
+    After a non-empty prefix the middle continues text already in the prompt (PSM's ``enc_nospace(middle)``, or
+    SPM's ``enc(prefix + middle)`` past ``enc(prefix)``): a leading ``▁`` is a real space, kept. After an empty
+    prefix the middle opens SPM's ``enc(middle)`` (training lays an empty prefix out as SPM in both modes), so its
+    first ``▁`` is SentencePiece's implicit space and is dropped.
+    """
+    return decode_infilling(tokenizer, ids) if prefix else tokenizer.decode(list(ids))

@@ -218,3 +218,20 @@ def test_stop_token_ids(small_tokenizer):
     tok = small_tokenizer
     assert set(stop_token_ids(tok)) == {tok.eos_id, tok.prefix_id, tok.suffix_id, tok.middle_id, tok.eot_id}
     assert stop_token_ids(SimpleNamespace(has_infilling=False, eos_id=2)) == (2,)
+
+
+@pytest.mark.parametrize("suffix_first", [False, True])
+def test_a_middle_after_an_empty_prefix_is_decoded_as_training_encoded_it(small_tokenizer, suffix_first):
+    """With no prefix, training's middle is SPM's enc(middle) (fim.apply_fim): its first ▁ is the implicit space."""
+    from codellama_lite.fim import apply_fim
+    from tests.test_fim import FixedRng
+
+    tok = small_tokenizer
+    middle, suffix = "value = 1\n", "print(value)\n"
+    ids = apply_fim(middle + suffix, tok, FixedRng([0.0, float(not suffix_first)], [0, len(middle)]))
+    trained = ids[ids.index(tok.middle_id) + 1:]  # what the model learnt to write after <MID>, <EOT> included
+    model = _scripted_text_model(tok, trained)
+    [filled] = infill(model, tok, [("", suffix)], suffix_first=suffix_first, max_new_tokens=30)
+    assert filled == middle
+    assert model.prompts == [[[tok.bos_id] + ids[:ids.index(tok.middle_id) + 1]]]  # the prompt is training's layout
+
