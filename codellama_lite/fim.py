@@ -16,6 +16,12 @@ SPM is the "compatible" variant 2 of Bavarian et al. (2022): prefix and middle a
 prefix/middle boundary never splits a token. It is not variant 1 (``SUF suffix PRE prefix MID middle``). The cuts are
 character positions, not token positions: a cut may fall inside what would be one token of the plain encoding.
 
+An empty prefix always takes SPM's layout. With no prefix the two layouts hold the same parts, ``PRE SUF suffix MID``
+then the middle, and differ only in the middle's encoding: PSM's ``enc_nospace(" x")`` and SPM's ``enc("x")`` are
+the same ids ``▁x``. Drawn both ways, the model could not tell whether a first ``▁`` after ``MID`` is a space of the
+text or the implicit one, and the document could not be read back; one layout per case removes both problems, and
+:func:`codellama_lite.generate.infill` decodes a middle after an empty prefix the same way (implicit space dropped).
+
 Randomness comes from the ``rng`` argument only: a :class:`random.Random` (``rng.random()`` and
 ``rng.randint(0, n)``) or a :class:`numpy.random.Generator`. The packer seeds one per document, so a document's
 transform never depends on the order in which documents are processed.
@@ -87,7 +93,8 @@ def apply_fim(text: str, tokenizer: FimTokenizer, rng: Rng, *, rate: float = 0.9
     """The training form of ``text``: PSM or SPM with probability ``rate``, else ``enc(text)``; no BOS / EOS.
 
     Draws, in this order: one uniform number (FIM or not); if FIM, two cut positions and one uniform number
-    (SPM or PSM). ``rng``: a :class:`random.Random` or a :class:`numpy.random.Generator`.
+    (SPM or PSM; an empty prefix is laid out as SPM whatever the draw, see the module docstring).
+    ``rng``: a :class:`random.Random` or a :class:`numpy.random.Generator`.
     """
     _check_probability("rate", rate)
     _check_probability("spm_rate", spm_rate)
@@ -95,7 +102,8 @@ def apply_fim(text: str, tokenizer: FimTokenizer, rng: Rng, *, rate: float = 0.9
         return tokenizer.encode(text)
     start, end = fim_cuts(len(text), rng)
     prefix, middle, suffix = text[:start], text[start:end], text[end:]
-    layout = spm_ids if _uniform(rng) < spm_rate else psm_ids
+    suffix_first = _uniform(rng) < spm_rate
+    layout = spm_ids if suffix_first or not prefix else psm_ids
     return layout(prefix, middle, suffix, tokenizer)
 
 
@@ -110,9 +118,10 @@ def _check_probability(name: str, value: float) -> None:
 def fim_layout(ids: Sequence[int], tokenizer: FimTokenizer) -> Layout:
     """Which form ``ids`` has: ``"psm"``, ``"spm"`` or ``"plain"`` (well-formedness is checked by :func:`undo_fim`).
 
-    ``PRE SUF`` opens both SPM and a PSM example whose prefix is empty. They differ in the first token after MID:
-    SPM's ``enc(prefix + middle)`` starts with the implicit space ``▁``, PSM's ``enc_nospace(middle)`` does not —
-    unless the middle itself starts with a space, the one case the two layouts cannot be told apart (read as SPM).
+    ``PRE SUF`` opens SPM, and also :func:`psm_ids` of an empty prefix (which :func:`apply_fim` never emits: it lays
+    an empty prefix out as SPM). They differ in the first token after MID: SPM's ``enc(prefix + middle)`` starts
+    with the implicit space ``▁``, PSM's ``enc_nospace(middle)`` does not — unless the middle itself starts with a
+    space, where the two are one token sequence (read as SPM, as :func:`apply_fim` means it).
     """
     if not ids or ids[0] != tokenizer.prefix_id:
         return "plain"

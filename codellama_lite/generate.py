@@ -27,6 +27,9 @@ class TokenizerLike(Protocol):
     """What generation needs from :class:`codellama_lite.tokenizer.Tokenizer`."""
 
     eos_id: int
+    prefix_id: int
+    suffix_id: int
+    middle_id: int
     eot_id: int
 
     def encode(self, text: str, bos: bool = ..., eos: bool = ...) -> list[int]: ...
@@ -350,14 +353,40 @@ def decode_infilling(tokenizer: TokenizerLike, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(anchor) + list(ids))[len(anchor_text):]
 
 
+def stop_token_ids(tokenizer: TokenizerLike) -> tuple[int, ...]:
+    """The ids that end any generation: EOS and, for a tokenizer with the infilling pieces, ``<PRE>``, ``<SUF>``,
+    ``<MID>`` and ``<EOT>`` (Code Llama §2.3).
+
+    A FIM marker is never part of a program's text and decodes to nothing, so a marker emitted inside a
+    left-to-right body (or a second ``<MID>`` inside a middle) would otherwise be spliced out silently and the text
+    after it glued on; the model has stepped outside the text it was asked for, and the completion ends there.
+    """
+    if not getattr(tokenizer, "has_infilling", True):
+        return (tokenizer.eos_id,)
+    markers = (tokenizer.prefix_id, tokenizer.suffix_id, tokenizer.middle_id, tokenizer.eot_id)
+    return (tokenizer.eos_id, *markers)
+
+
 def infill(model: Transformer, tokenizer: TokenizerLike, pairs: Sequence[tuple[str, str]], *,
            suffix_first: bool = False, max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0,
            seed: int | None = None) -> list[str]:
     """Fill the middle between each ``(prefix, suffix)``; ``full_text = prefix + middle + suffix``.
 
-    PSM prompts by default, SPM with ``suffix_first``; generation stops at ``<EOT>`` (or EOS).
+    PSM prompts by default, SPM with ``suffix_first``; generation stops at ``<EOT>`` (or EOS, or another FIM
+    marker: :func:`stop_token_ids`).
     """
     prompts = [tokenizer.infill_prompt(prefix, suffix, suffix_first=suffix_first) for prefix, suffix in pairs]
     completions = generate(model, prompts, max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                           stop_ids=(tokenizer.eot_id, tokenizer.eos_id))
-    return [decode_infilling(tokenizer, completion.tokens) for completion in completions]
+                           stop_ids=stop_token_ids(tokenizer))
+    return [decode_middle(tokenizer, completion.tokens, prefix) for completion, (prefix, _) in zip(completions, pairs)]
+
+
+def decode_middle(tokenizer: TokenizerLike, ids: Sequence[int], prefix: str) -> str:
+    """The text of a generated middle, decoded as training encoded it (:func:`codellama_lite.fim.apply_fim`).
+
+    After a non-empty prefix the middle continues text already in the prompt (PSM's ``enc_nospace(middle)``, or
+    SPM's ``enc(prefix + middle)`` past ``enc(prefix)``): a leading ``▁`` is a real space, kept. After an empty
+    prefix the middle opens SPM's ``enc(middle)`` (training lays an empty prefix out as SPM in both modes), so its
+    first ``▁`` is SentencePiece's implicit space and is dropped.
+    """
+    return decode_infilling(tokenizer, ids) if prefix else tokenizer.decode(list(ids))

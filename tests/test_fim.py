@@ -82,15 +82,39 @@ def test_inverse_on_the_default_corpus_sample(small_tokenizer):
     assert set(layouts) == {"psm", "spm", "plain"}
 
 
-@pytest.mark.parametrize("text", ["", "x", " leading space", "tail\n", "é ☺ \t tabs"])
-def test_inverse_on_edge_texts(small_tokenizer, text):
-    for seed in range(40):
+@pytest.mark.parametrize("text", ["", "x", " ", "  x", " leading space", "tail\n", "trailing  ", "\n\t lead\n",
+                                  "é ☺ \t tabs"])
+def test_inverse_at_every_cut_of_edge_texts(small_tokenizer, text):
+    """Every pair of cuts, both layouts: the document comes back character for character."""
+    for start in range(len(text) + 1):
+        for end in range(start, len(text) + 1):
+            for uniform, layout in ((0.99, "PSM"), (0.0, "SPM")):
+                ids = apply_fim(text, small_tokenizer, FixedRng([0.0, uniform], [start, end]), rate=0.9)
+                assert undo_fim(ids, small_tokenizer) == text, f"{layout} drawn, cut at {start}, {end}"
+
+
+# Document pieces for the property test: spaces, tabs and newlines at either end, indentation, words, non-ASCII.
+# SentencePiece's own meta symbol "▁" (U+2581) is left out: the tokenizer's normalizer turns it into a space.
+PIECES = (" ", "  ", "    ", "\t", "\n", "\r\n", "x", "ab", "def", "return", "é", "☺", "(", "):", "'z'", "1")
+
+
+def test_inverse_property_over_random_documents(small_tokenizer):
+    rng = random.Random(2024)
+    for number in range(3000):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 12)))
         for spm_rate in (0.0, 1.0):
-            ids = apply_fim(text, small_tokenizer, random.Random(seed), rate=1.0, spm_rate=spm_rate)
-            _, _, middle = sections(ids, small_tokenizer)
-            ambiguous = spm_rate == 0.0 and ids[1] == small_tokenizer.suffix_id \
-                and small_tokenizer.decode_infilling(middle).startswith(" ")
-            assert undo_fim(ids, small_tokenizer) == (text[1:] if ambiguous else text)
+            ids = apply_fim(text, small_tokenizer, random.Random(number), rate=1.0, spm_rate=spm_rate)
+            assert undo_fim(ids, small_tokenizer) == text, f"document {text!r}, spm_rate {spm_rate}, seed {number}"
+
+
+def test_an_empty_prefix_is_laid_out_as_spm_whatever_the_draw(small_tokenizer):
+    tok = small_tokenizer
+    for text, end in ((" x = 1\n", 2), ("  ", 1), ("value()", 5)):
+        ids = apply_fim(text, tok, FixedRng([0.0, 0.99], [0, end]))  # 0.99 >= spm_rate: PSM drawn
+        assert ids == spm_ids("", text[:end], text[end:], tok)
+        assert fim_layout(ids, tok) == "spm" and undo_fim(ids, tok) == text
+    # A non-empty prefix keeps the PSM drawn.
+    assert apply_fim("ab", tok, FixedRng([0.0, 0.99], [1, 2])) == psm_ids("a", "b", "", tok)
 
 
 def test_empty_prefix_psm_is_told_from_spm(small_tokenizer):
@@ -102,7 +126,8 @@ def test_empty_prefix_psm_is_told_from_spm(small_tokenizer):
 
 
 def test_the_one_ambiguity_psm_with_empty_prefix_and_spaced_middle(small_tokenizer):
-    """Two documents, one token sequence: no inverse can tell them apart; undo_fim reads it as SPM."""
+    """Two documents, one token sequence: no inverse can tell them apart, which is why apply_fim lays an empty
+    prefix out as SPM; undo_fim reads it as SPM."""
     tok = small_tokenizer
     assert psm_ids("", " value", "()", tok) == spm_ids("", "value", "()", tok)
     assert undo_fim(psm_ids("", " value", "()", tok), tok) == "value()"
@@ -126,7 +151,8 @@ def test_cut_points_are_uniform_character_positions(small_tokenizer, make_rng):
     for _ in range(trials):
         prefix, _, middle = sections(apply_fim(text, tok, rng, rate=1.0, spm_rate=0.0), tok)
         start = len(tok.decode(prefix))
-        counts[start, start + len(tok.decode_infilling(middle))] += 1
+        # An empty prefix is laid out as SPM: its middle is enc(middle), with the implicit space.
+        counts[start, start + len((tok.decode_infilling if start else tok.decode)(middle))] += 1
     cells = np.triu_indices(len(text) + 1)
     # Two independent uniform positions, sorted: an off-diagonal pair is twice as likely as a diagonal one.
     expected = np.where(cells[0] == cells[1], 1.0, 2.0)

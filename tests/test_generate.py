@@ -167,3 +167,71 @@ def test_a_continuation_keeps_its_leading_spaces(small_tokenizer, monkeypatch):
     completion = generation.generate(model, [prompt], 32, stop_ids=(small_tokenizer.eos_id,), stop_strings=("\ndef",),
                                      tokenizer=small_tokenizer)[0]
     assert completion.text == "    return x + 1\n"
+
+
+def _scripted_text_model(tokenizer, script):
+    return ScriptedModel(ModelConfig.preset("tiny", vocab_size=tokenizer.vocab_size), script)
+
+
+MARKERS = ["prefix_id", "suffix_id", "middle_id", "eot_id"]
+
+
+@pytest.mark.parametrize("marker", MARKERS)
+def test_left_to_right_samples_end_at_a_fim_marker(small_tokenizer, marker):
+    """A FIM marker decodes to nothing: a body that went on past one would have the marker spliced out silently."""
+    from codellama_lite.evaluation.generation import ModelCompleter
+    from codellama_lite.evaluation.tasks import Task
+
+    tok = small_tokenizer
+    body, after = "    return x + 1\n", "    return 0\n"
+    script = tok.encode_infilling(body) + [getattr(tok, marker)] + tok.encode_infilling(after) + [tok.eos_id]
+    spliced = tok.decode_infilling(script[:-1])
+    assert spliced == body + after  # what the marker would have become without the stop
+    task = Task(task_id="t/0", prompt="def f(x):\n", test="", entry_points=("f",), reference=body)
+    completer = ModelCompleter(_scripted_text_model(tok, script), tok)
+    assert completer.many(task, seeds=[0], temperature=0.0, top_p=1.0, max_new_tokens=64) == [body]
+
+
+@pytest.mark.parametrize("marker", MARKERS)
+def test_chapter_three_continuations_end_at_a_fim_marker(small_tokenizer, marker):
+    from codellama_lite.experiments.fim import continue_prompts
+
+    tok = small_tokenizer
+    body = "    return x + 1\n"
+    script = tok.encode_infilling(body) + [getattr(tok, marker)] + tok.encode_infilling("    y = 2\n") + [tok.eos_id]
+    assert continue_prompts(_scripted_text_model(tok, script), tok, ["def f(x):\n"], ("\ndef",)) == [body]
+
+
+@pytest.mark.parametrize("marker", ["prefix_id", "suffix_id", "middle_id"])
+def test_infill_ends_at_a_stray_marker(small_tokenizer, marker):
+    tok = small_tokenizer
+    script = tok.encode_infilling(" return a") + [getattr(tok, marker)] + tok.encode_infilling(" + b") + [tok.eot_id]
+    [filled] = infill(_scripted_text_model(tok, script), tok, [("def add(a, b):\n   ", "\n")], max_new_tokens=30)
+    assert filled == " return a"
+
+
+def test_stop_token_ids(small_tokenizer):
+    from types import SimpleNamespace
+
+    from codellama_lite.generate import stop_token_ids
+
+    tok = small_tokenizer
+    assert set(stop_token_ids(tok)) == {tok.eos_id, tok.prefix_id, tok.suffix_id, tok.middle_id, tok.eot_id}
+    assert stop_token_ids(SimpleNamespace(has_infilling=False, eos_id=2)) == (2,)
+
+
+@pytest.mark.parametrize("suffix_first", [False, True])
+def test_a_middle_after_an_empty_prefix_is_decoded_as_training_encoded_it(small_tokenizer, suffix_first):
+    """With no prefix, training's middle is SPM's enc(middle) (fim.apply_fim): its first ▁ is the implicit space."""
+    from codellama_lite.fim import apply_fim
+    from tests.test_fim import FixedRng
+
+    tok = small_tokenizer
+    middle, suffix = "value = 1\n", "print(value)\n"
+    ids = apply_fim(middle + suffix, tok, FixedRng([0.0, float(not suffix_first)], [0, len(middle)]))
+    trained = ids[ids.index(tok.middle_id) + 1:]  # what the model learnt to write after <MID>, <EOT> included
+    model = _scripted_text_model(tok, trained)
+    [filled] = infill(model, tok, [("", suffix)], suffix_first=suffix_first, max_new_tokens=30)
+    assert filled == middle
+    assert model.prompts == [[[tok.bos_id] + ids[:ids.index(tok.middle_id) + 1]]]  # the prompt is training's layout
+

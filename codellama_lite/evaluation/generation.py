@@ -96,8 +96,8 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     Hugging Face format (``config.json`` + safetensors; forced with ``hf``) or Meta's (``params.json`` +
     ``consolidated.NN.pth``); the tokenizer is ``tokenizer_path`` or the directory's ``tokenizer.model``. A task with
     a suffix is infilled (PSM, or SPM with ``suffix_first``) up to ``<EOT>``; any other continues its prompt up to
-    EOS or a stop sequence, up to ``batch_size`` samples at a time. ``dtype`` (``float32`` or ``bfloat16``) is the
-    weights' and the KV cache's.
+    EOS, a FIM marker or a stop sequence, up to ``batch_size`` samples at a time. ``dtype`` (``float32`` or
+    ``bfloat16``) is the weights' and the KV cache's.
     """
     import torch
 
@@ -141,14 +141,14 @@ class ModelCompleter:
 
     def many(self, task: Task, *, seeds: Sequence[int], temperature: float, top_p: float,
              max_new_tokens: int) -> list[str]:
-        from codellama_lite.generate import sample_many
+        from codellama_lite.generate import sample_many, stop_token_ids
 
         if task.is_infilling:
             return [self(task, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
                     for seed in seeds]
         completions = sample_many(self.model, self.tokenizer.encode(task.prompt, bos=True), len(seeds),
                                   max_new_tokens, temperature=temperature, top_p=top_p, seeds=seeds,
-                                  batch_size=self.batch_size, stop_ids=(self.tokenizer.eos_id,),
+                                  batch_size=self.batch_size, stop_ids=stop_token_ids(self.tokenizer),
                                   stop_strings=task.stops, tokenizer=self.tokenizer)
         return [completion.text or "" for completion in completions]
 

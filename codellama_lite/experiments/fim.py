@@ -244,12 +244,12 @@ def continue_prompts(model: Transformer, tokenizer: Tokenizer, prompts: Sequence
                      max_new_tokens: int = 96, batch_size: int = 16) -> list[str]:
     """Greedy left-to-right continuations, cut at ``stops``; decoded keeping the first piece's space (a prompt
     ending in a newline continues with ``▁▁▁▁`` indentation, all four spaces of it)."""
-    from codellama_lite.generate import generate
+    from codellama_lite.generate import generate, stop_token_ids
 
     texts: list[str] = []
     for batch in _batches(list(prompts), batch_size):
         completions = generate(model, [tokenizer.encode(p, bos=True) for p in batch], max_new_tokens,
-                               stop_ids=(tokenizer.eos_id,), stop_strings=stops, tokenizer=tokenizer)
+                               stop_ids=stop_token_ids(tokenizer), stop_strings=stops, tokenizer=tokenizer)
         texts += [truncate_at_stops(tokenizer.decode_infilling(c.tokens), stops) for c in completions]
     return texts
 
