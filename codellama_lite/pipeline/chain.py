@@ -253,7 +253,7 @@ def format_plan(plan: list[PlannedStage]) -> str:
 def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, every: int = 4,
                     overrides: Sequence[str] = (), timeout: float = 300.0) -> dict[str, list[float]]:
     """Train ``base`` twice in subprocesses — once straight through, once killed (SIGKILL) as soon as its first
-    checkpoint is complete and then resumed with ``--resume`` — and return both runs' losses per step.
+    checkpoint after step 0 is complete and then resumed with ``--resume`` — and return both runs' losses per step.
 
     The trainer saves data position and RNG state with each checkpoint (:mod:`codellama_lite.train.checkpoint`), so
     the two lists should be equal, step for step.
