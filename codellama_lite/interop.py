@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.support.fileio import atomic_open, atomic_path
+from codellama_lite.support.fileio import atomic_open, atomic_path, verify_checksums
 from codellama_lite.model import Transformer
 from codellama_lite.rope import check_rope_scaling, half_split_to_interleaved, interleaved_to_half_split
 
@@ -183,7 +183,18 @@ def config_from_hf(values: dict[str, Any], source: str = "config.json") -> Model
                          ("mlp_bias", False)):
         if values.get(key, allowed) != allowed:
             raise ValueError(f"{source}: {key}={values[key]!r} is not supported (expected {allowed!r})")
-    config = ModelConfig(
+    try:
+        config = _hf_model_config(values, require, source)
+    except TypeError as error:  # a field of the wrong type (a string where a number belongs)
+        raise ValueError(f"{source}: {error}") from None
+    if values.get("head_dim") not in (None, config.head_dim):
+        raise ValueError(f"{source}: head_dim={values['head_dim']} differs from hidden_size / num_attention_heads "
+                         f"= {config.head_dim}")
+    return config
+
+
+def _hf_model_config(values: dict[str, Any], require: Callable[[str], Any], source: str) -> ModelConfig:
+    return ModelConfig(
         dim=require("hidden_size"), n_layers=require("num_hidden_layers"), n_heads=require("num_attention_heads"),
         n_kv_heads=values.get("num_key_value_heads") or require("num_attention_heads"),
         vocab_size=require("vocab_size"), ffn_dim=require("intermediate_size"),
@@ -191,10 +202,6 @@ def config_from_hf(values: dict[str, Any], source: str = "config.json") -> Model
         max_seq_len=int(values.get("max_position_embeddings", 2048)),
         rope_scaling=_rope_scaling_from_hf(values, source),
     )
-    if values.get("head_dim") not in (None, config.head_dim):
-        raise ValueError(f"{source}: head_dim={values['head_dim']} differs from hidden_size / num_attention_heads "
-                         f"= {config.head_dim}")
-    return config
 
 
 def _rope_scaling_from_hf(values: dict[str, Any], source: str) -> dict[str, Any] | None:
@@ -215,10 +222,25 @@ def export_hf(model: Transformer, directory: str | Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     state = to_format(_cpu_state(model), model.config, HF)
     with atomic_path(directory / HF_WEIGHTS) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
+        _save_safetensors(state, tmp, directory / HF_WEIGHTS)
     with atomic_open(directory / "config.json") as handle:
         json.dump(hf_config(model.config, model.output.weight.dtype), handle, indent=2)
     return directory
+
+
+def _save_safetensors(state: StateDict, tmp: Path, target: Path) -> None:
+    """``save_file``, with a full disk reported as the ``OSError`` it is (safetensors wraps it in its own error)."""
+    import errno
+    import os
+
+    from safetensors import SafetensorError
+
+    try:
+        save_file(state, str(tmp), metadata={"format": "pt"})
+    except SafetensorError as error:
+        if f"os error {errno.ENOSPC}" in str(error):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from None
+        raise
 
 
 def read_config(directory: str | Path) -> ModelConfig:
@@ -226,21 +248,45 @@ def read_config(directory: str | Path) -> ModelConfig:
     config_path = Path(directory) / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"no config.json in {directory}")
-    return config_from_hf(json.loads(config_path.read_text(encoding="utf-8")), str(config_path))
+    return config_from_hf(read_json_object(config_path), str(config_path))
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold one object; anything else is an error naming the file."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # bad JSON or bad UTF-8
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(values).__name__}")
+    return values
+
+
+def _load_safetensors(path: Path) -> StateDict:
+    """The tensors of one safetensors file; a truncated or damaged file is an error naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(f"{path}: damaged or truncated safetensors file ({error})") from None
 
 
 def import_hf(directory: str | Path, device: torch.device | str | None = None,
               dtype: torch.dtype | None = None) -> Transformer:
     """Load a Hugging Face Llama checkpoint (single or sharded safetensors) as a :class:`Transformer`."""
     directory = Path(directory)
+    verify_checksums(directory)  # an export of ours carries checksums.json; a downloaded folder may not
     config = read_config(directory)
     if (directory / HF_WEIGHTS).is_file():
-        state = load_file(str(directory / HF_WEIGHTS))
+        state = _load_safetensors(directory / HF_WEIGHTS)
     elif (directory / HF_INDEX).is_file():
-        index = json.loads((directory / HF_INDEX).read_text(encoding="utf-8"))
+        weight_map = read_json_object(directory / HF_INDEX).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"{directory / HF_INDEX}: no 'weight_map' object")
         state = {}
-        for shard in sorted(set(index["weight_map"].values())):
-            state.update(load_file(str(directory / shard)))
+        for shard in sorted(set(map(str, weight_map.values()))):
+            state.update(_load_safetensors(directory / shard))
     else:
         raise FileNotFoundError(f"no {HF_WEIGHTS} or {HF_INDEX} in {directory} (only safetensors are read)")
     source = str(directory)
@@ -335,7 +381,7 @@ def import_meta(directory: str | Path, device: torch.device | str | None = None,
     state = merge_meta_shards(shards, [str(file) for file in files])
     if "tok_embeddings.weight" not in state:
         raise ValueError(f"{directory}: tensor 'tok_embeddings.weight' is missing")
-    params = json.loads(params_path.read_text(encoding="utf-8"))
+    params = read_json_object(params_path)
     config = config_from_meta(params, state["tok_embeddings.weight"].shape[0], str(params_path))
     source = str(directory)
     check_tensors(state, expected_tensors(config, META), source)

@@ -53,3 +53,17 @@ def test_protocol_checks():
     with pytest.raises(ValueError, match="top_p"):
         check_protocol(10, 0.8, 0.0)
     assert sample_seed(0, "HumanEval/1", 3) == sample_seed(0, "HumanEval/1", 3) != sample_seed(0, "HumanEval/1", 4)
+
+
+def test_resumed_generation_with_other_settings_is_refused(tmp_path):
+    tasks = humaneval_tasks()[:2]
+    sampler = SyntheticSampler(tasks, seed=0)
+    path = tmp_path / "s.jsonl"
+    assert run_generation(tasks, path, sampler.complete, progress=False) == 2
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="temperature: 0.0 in the file, 0.8 now"):
+        run_generation(tasks, path, sampler.complete, temperature=0.8, n=1, progress=False)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        run_generation(tasks, path, sampler.complete, max_new_tokens=16, progress=False)
+    assert path.read_bytes() == before
+    assert {s.extra["provenance"]["temperature"] for s in read_samples(path)} == {0.0}

@@ -27,7 +27,8 @@ def test_a_line_cut_off_mid_write_is_trimmed_on_resume(tmp_path):
     SamplesFile(path).append("t", 0, "a")
     with open(path, "a") as handle:
         handle.write('{"task_id": "t", "index": 1, "compl')  # the process died here
-    assert len(read_samples(path)) == 1
+    with pytest.raises(ValueError, match="line 2 is not valid JSON"):
+        read_samples(path)
     resumed = SamplesFile(path)
     assert resumed.missing(["t"], 2) == [("t", 1)]
     resumed.append("t", 1, "b")
@@ -71,3 +72,28 @@ def test_results_round_trip_and_write_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.jsonl"]  # no temporary left behind
     write_samples(tmp_path / "s.jsonl", [Sample("t", 0, "c")])
     assert read_samples(tmp_path / "s.jsonl") == [Sample("t", 0, "c")]
+
+
+def test_the_last_line_without_a_newline_is_read(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"task_id": "t", "completion": "a"}\n{"task_id": "t", "completion": "b"}')
+    assert [s.completion for s in read_samples(path)] == ["a", "b"]
+    resumed = SamplesFile(path)  # a whole last line is ended, not cut, before appending
+    assert resumed.missing(["t"], 3) == [("t", 2)]
+    resumed.append("t", 2, "c")
+    assert [s.completion for s in read_samples(path)] == ["a", "b", "c"]
+
+
+def test_a_samples_file_of_other_settings_is_refused_never_mixed(tmp_path):
+    path = tmp_path / "s.jsonl"
+    greedy = {"checkpoint": "abc", "temperature": 0.0, "top_p": 0.95, "seed": 0, "max_new_tokens": 64}
+    SamplesFile(path, greedy).append("t", 0, "a")
+    assert read_samples(path)[0].extra["provenance"] == greedy
+    assert SamplesFile(path, dict(greedy)).missing(["t"], 1) == []
+    for key, value in (("temperature", 0.8), ("checkpoint", "def"), ("seed", 1), ("max_new_tokens", 32)):
+        with pytest.raises(ValueError, match=f"{key}: {greedy[key]!r} in the file, {value!r} now"):
+            SamplesFile(path, {**greedy, key: value})
+    unknown = tmp_path / "theirs.jsonl"
+    unknown.write_text('{"task_id": "t", "completion": "a"}\n')
+    with pytest.raises(ValueError, match="unknown origin"):
+        SamplesFile(unknown, greedy)

@@ -268,3 +268,15 @@ def test_cgroup_v2_without_the_controllers_is_refused(tmp_path):
     with pytest.raises(OSError, match="pids and memory"):
         isolation.SlotCgroups(1, 64, 1 << 30, "cgroup2", fs_root=str(tmp_path), own={"": "/"})
     assert isolation.cgroup_version(str(tmp_path / "nothing")) is None
+
+
+def test_a_candidates_memory_error_and_exception_group_are_mirrored(sandbox):
+    memory = ("try:\n    f()\nexcept MemoryError as e:\n    assert 'too big' in str(e)\n"
+              "else:\n    raise AssertionError('no exception')\n")
+    assert sandbox.run_one(_program("def f():\n    raise MemoryError('too big')\n", memory)).status == "passed"
+    group = ("seen = []\ntry:\n    f()\nexcept* ValueError as e:\n    seen.append(len(e.exceptions))\n"
+             "except* KeyError:\n    seen.append('key')\nassert seen == [2, 'key'], seen\n")
+    candidate = "def f():\n    raise ExceptionGroup('many', [ValueError('a'), KeyError('b'), ValueError('c')])\n"
+    assert sandbox.run_one(_program(candidate, group)).status == "passed"
+    uncaught = sandbox.run_one(_program("def f():\n    raise MemoryError('too big')\n", "f()"))
+    assert uncaught.status == "error" and "MemoryError" in uncaught.reason and "__new__" not in uncaught.reason

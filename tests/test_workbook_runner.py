@@ -106,3 +106,18 @@ def test_scratch_dirs_of_killed_kernels_are_swept_by_the_next_one():
 
     mine = scratch_dir("ch02")
     assert not left.exists() and mine.exists() and mine.parent == left.parent
+
+
+def test_a_cell_that_hangs_is_retried_once_then_named(tmp_path, capsys):
+    from codellama_lite.workbook.runner import CELL_TIMEOUT_S, run_notebook
+
+    hangs = _notebook(tmp_path / "03_hangs.ipynb", "import time\ntime.sleep(600)")
+    run = run_notebook(hangs, tmp_path, "smoke", timeout=5)
+    assert run.status == "failed"
+    assert "cell 3 (`import time`)" in run.error and "5 s limit per cell" in run.error and "2 time(s)" in run.error
+    assert "running the notebook again" in capsys.readouterr().out
+    # Hangs only the first time (a lost kernel message): the retry succeeds.
+    once = _notebook(tmp_path / "04_once.ipynb", "import os, time\nif not os.path.exists('hung'):\n"
+                                                  "    open('hung', 'w').close()\n    time.sleep(600)")
+    assert run_notebook(once, tmp_path, "smoke", timeout=5).status == "ok"
+    assert all(600 <= seconds for seconds in CELL_TIMEOUT_S.values())

@@ -1,7 +1,8 @@
 """The ``codellama-lite`` command: one subcommand group per chapter.
 
 Each module in this package defines ``register(subparsers)``, which adds its group and sets ``func`` on the parsed
-arguments. A bad value ends with one line naming it and exit status 2.
+arguments. A bad value, a failed file operation or an unreadable file ends with one line naming it and exit status 2
+(:func:`main`), whichever command met it.
 """
 
 from __future__ import annotations
@@ -44,14 +45,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_ERROR = 2  # argparse's own status for a bad command line
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script: a bad value, a failed file operation (a read-only or full disk, a file
+    where a folder is wanted) or a file that does not parse ends with one line and status 2; Ctrl-C with one line
+    and status 130."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"codellama-lite: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as stop:
+        print(f"codellama-lite: interrupted{f': {stop}' if str(stop) else ''}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, OSError) as error:  # ValueError includes JSON and UTF-8 decode errors
+        print(f"codellama-lite: error: {error_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def error_line(error: Exception) -> str:
+    """The error as one line: an ``OSError`` as "file: what happened", anything else as its message."""
+    from codellama_lite.support.fileio import describe_os_error
+
+    text = describe_os_error(error) if isinstance(error, OSError) and error.errno else str(error)
+    return " ".join(text.split()) or type(error).__name__
 
 
 if __name__ == "__main__":

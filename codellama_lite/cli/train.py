@@ -18,9 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="the run folder (checkpoints, metrics.jsonl, final/)")
     parser.add_argument("--max-steps", type=int, default=None, help="optimizer steps; fixes the schedule's length")
     parser.add_argument("--checkpoint-every", type=int, default=None, help="save a checkpoint every N steps")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest complete checkpoint in --out (without it, an --out that "
-                             "holds a run is an error)")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest intact checkpoint, with the same recipe (an "
+                             "error when --out holds no run; without --resume, an --out that holds one is an error)")
+    resume.add_argument("--auto-resume", action="store_true",
+                        help="continue the run in --out if it holds one, else start it (for jobs that may be "
+                             "requeued)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value, e.g. --set train.max_steps=10 --set optim.lr=1e-3")
     parser.add_argument("--dry-run", action="store_true",
@@ -59,11 +63,13 @@ def _train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.profile, args.overrides)
     if args.max_steps is not None and args.max_steps <= 0:
         raise ValueError(f"--max-steps must be positive, got {args.max_steps}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise ValueError(f"--checkpoint-every must be >= 0 (0: only at the end), got {args.checkpoint_every}")
     if args.dry_run:
         print(json.dumps(dry_run(recipe), indent=1))
         return 0
     if args.out is None:
         raise ValueError("--out is required: the folder for checkpoints, metrics.jsonl and final/")
-    train(recipe, args.out, resume=args.resume, max_steps=args.max_steps, checkpoint_every=args.checkpoint_every,
-          progress=args.progress)
+    train(recipe, args.out, resume="auto" if args.auto_resume else args.resume, max_steps=args.max_steps,
+          checkpoint_every=args.checkpoint_every, progress=args.progress)
     return 0

@@ -51,6 +51,9 @@ def _run(args: argparse.Namespace) -> int:
 def _refresh(args: argparse.Namespace) -> int:
     from codellama_lite.workbook.runner import refresh_stored_outputs
 
+    missing = [str(path) for path in args.notebooks if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"notebook(s) not found: {', '.join(missing)}")
     for path in args.notebooks:
         refresh_stored_outputs(path)
         print(f"refreshed {path}")

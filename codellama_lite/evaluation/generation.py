@@ -3,7 +3,8 @@
 pass@1 is measured greedily (one sample); pass@10 and pass@100 from ``n = 200`` samples at ``T = 0.8``, top-p 0.95.
 Each completion is cut at the task's stop sequences and appended to the samples file the moment it exists, so a run
 that stops resumes with the first missing ``(task, index)``. Sample ``index`` of a task is drawn with its own seed,
-so a resumed run produces the same samples as an uninterrupted one.
+so a resumed run produces the same samples as an uninterrupted one. Each line records how it was made
+(:func:`provenance`): a resumed run with another checkpoint or other settings is refused instead of mixed in.
 
 The loop is independent of the model: anything with the :class:`Completer` signature will do. A completer that also
 has a ``many`` method (:class:`ManyCompleter`) receives all of a task's missing samples at once; the checkpoint
@@ -52,12 +53,22 @@ def check_protocol(n: int, temperature: float, top_p: float) -> None:
                          "the paper samples n = 200 at temperature 0.8 for pass@10/100")
 
 
+def provenance(completer: Completer, *, temperature: float, top_p: float, max_new_tokens: int,
+               seed: int) -> dict:
+    """How a sample is made: the completer's own description (``completer.provenance``: for a checkpoint its digest,
+    prompt format and dtype) and the sampling settings."""
+    return {**getattr(completer, "provenance", {}), "temperature": temperature, "top_p": top_p,
+            "max_new_tokens": max_new_tokens, "seed": seed}
+
+
 def run_generation(tasks: Sequence[Task], samples_path: str | Path, completer: Completer, *, n: int = 1,
                    temperature: float = 0.0, top_p: float = 0.95, max_new_tokens: int = 512, seed: int = 0,
                    progress: bool = True) -> int:
-    """Generate every missing sample, appending each as it is made; returns how many were generated."""
+    """Generate every missing sample, appending each as it is made; returns how many were generated. A file of
+    samples made otherwise (:func:`provenance`) is refused."""
     check_protocol(n, temperature, top_p)
-    samples = SamplesFile(samples_path)
+    samples = SamplesFile(samples_path, provenance(completer, temperature=temperature, top_p=top_p,
+                                                   max_new_tokens=max_new_tokens, seed=seed))
     by_id = {task.task_id: task for task in tasks}
     todo = samples.missing(by_id, n)
     from tqdm.auto import tqdm
@@ -116,10 +127,27 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     else:
         raise ValueError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
     model = model.to(getattr(torch, dtype)).eval()
-    tokenizer = Tokenizer(tokenizer_path or directory / "tokenizer.model")
+    tokenizer_file = Path(tokenizer_path or directory / "tokenizer.model")
+    tokenizer = Tokenizer(tokenizer_file)
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} pieces but the model only {model.config.vocab_size}")
-    return ModelCompleter(model, tokenizer, suffix_first=suffix_first, batch_size=batch_size)
+    completer = ModelCompleter(model, tokenizer, suffix_first=suffix_first, batch_size=batch_size)
+    completer.provenance = {"checkpoint": checkpoint_digest(directory, tokenizer_file),
+                            "prompt_format": "spm" if suffix_first else "psm", "dtype": dtype}
+    return completer
+
+
+MODEL_FILES = ("config.json", "params.json", "*.safetensors", "model.safetensors.index.json", "consolidated.*.pth")
+
+
+def checkpoint_digest(directory: Path, tokenizer_file: Path) -> str:
+    """A SHA-256 of what decides a checkpoint's completions: its weight and config files and the tokenizer used."""
+    import hashlib
+
+    from codellama_lite.support.fileio import folder_digest, sha256_file
+
+    names = {path.name for pattern in MODEL_FILES for path in directory.glob(pattern) if path.is_file()}
+    return hashlib.sha256(f"{folder_digest(directory, names)} {sha256_file(tokenizer_file)}".encode()).hexdigest()
 
 
 class ModelCompleter:
@@ -130,6 +158,7 @@ class ModelCompleter:
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.tokenizer, self.suffix_first, self.batch_size = model, tokenizer, suffix_first, batch_size
+        self.provenance: dict = {"prompt_format": "spm" if suffix_first else "psm"}
 
     def __call__(self, task: Task, *, temperature: float, top_p: float, max_new_tokens: int, seed: int) -> str:
         from codellama_lite.generate import infill

@@ -38,7 +38,7 @@ def trained(recipe: Recipe | str, profile: str | None = None, overrides: dict[st
         return final
     with _locked(folder):
         if not (final / "model.safetensors").exists():  # another process may have finished it meanwhile
-            train(recipe, folder, resume=True, progress=progress)
+            train(recipe, folder, resume="auto", progress=progress)
     return final
 
 

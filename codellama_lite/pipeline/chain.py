@@ -226,7 +226,7 @@ def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> 
         command += (f"srun --nodes={nodes} --ntasks-per-node=1 --gpus-per-node={gpus_per_node} "
                    f"torchrun --nnodes={nodes} --nproc-per-node={gpus_per_node} --rdzv-backend=c10d "
                    f"--rdzv-endpoint=$MASTER_ADDR:29500 -m codellama_lite train --recipe {stage.recipe_name} --profile gpu "
-                   f"--out {runs_dir}/{stage.name}{init} --resume")
+                   f"--out {runs_dir}/{stage.name}{init} --auto-resume")
         plan.append(PlannedStage(stage.name, command, tokens, recipe.train.max_steps, a["tokens_per_step"],
                                  gpu_hours(config, tokens, mfu=GPU_MFU, seq_len=recipe.train.seq_len)))
     return plan
@@ -253,7 +253,7 @@ def format_plan(plan: list[PlannedStage]) -> str:
 def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, every: int = 4,
                     overrides: Sequence[str] = (), timeout: float = 300.0) -> dict[str, list[float]]:
     """Train ``base`` twice in subprocesses — once straight through, once killed (SIGKILL) as soon as its first
-    checkpoint is complete and then resumed with ``--resume`` — and return both runs' losses per step.
+    checkpoint after step 0 is complete and then resumed with ``--resume`` — and return both runs' losses per step.
 
     The trainer saves data position and RNG state with each checkpoint (:mod:`codellama_lite.train.checkpoint`), so
     the two lists should be equal, step for step.
@@ -263,7 +263,7 @@ def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, 
     import time
 
     from codellama_lite.train import read_metrics
-    from codellama_lite.train.checkpoint import complete_checkpoints
+    from codellama_lite.train.checkpoint import complete_checkpoints, step_of
 
     folder = Path(folder)
     args = [sys.executable, "-m", "codellama_lite", "train", "--recipe", "base", "--profile", profile,
@@ -273,7 +273,8 @@ def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, 
     killed = subprocess.Popen(args + ["--out", str(folder / "killed")], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
-    while not complete_checkpoints(folder / "killed") and killed.poll() is None and time.monotonic() < deadline:
+    while (not [path for path in complete_checkpoints(folder / "killed") if step_of(path) > 0]
+           and killed.poll() is None and time.monotonic() < deadline):
         time.sleep(0.05)
     killed.kill()
     killed.wait()

@@ -2,9 +2,11 @@
 
 ``<run>/step-00000200/`` holds the model and optimizer (sharded per rank under FSDP2, whole on one process), each
 rank's own data position and random-number states under its own key ``rank{r}`` (one shared key would hand every
-rank one rank's state on load), and, from rank 0, ``train_state.json`` (step, recipe, model shape) and the
-``tokenizer.model``. It is written as ``.step-00000200.partial/`` and renamed only once complete, so a folder named
-``step-*`` is always whole; the newest is the one resumed, and only the last ``keep_last`` are kept.
+rank one rank's state on load), and, from rank 0, ``train_state.json`` (step, recipe, model shape), the ``tokenizer.model``
+and ``checksums.json``, the SHA-256 of every other file (:func:`codellama_lite.support.fileio.write_checksums`). It is
+written as ``.step-00000200.partial/`` and renamed only once complete, so a folder named ``step-*`` was whole when
+written; on resume the newest checkpoint whose checksums still hold is the one continued, and a damaged newer one is
+named with the reason it was passed over (:func:`newest_intact`). Only the last ``keep_last`` are kept.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from torch.distributed.checkpoint.api import CheckpointException
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from codellama_lite.support.fileio import atomic_open
-from codellama_lite.train.distributed import World, barrier
+from codellama_lite.support.fileio import atomic_open, verify_checksums, write_checksums
+from codellama_lite.train.distributed import World, all_reduce_sum, barrier
 
 # One process saving or loading alone is intended here, not a mistake worth a warning on every checkpoint.
 warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized")
@@ -40,12 +42,54 @@ def step_dir(run_dir: Path, step: int) -> Path:
     return run_dir / f"step-{step:08d}"
 
 
-def complete_checkpoints(run_dir: Path) -> list[Path]:
-    """Every whole checkpoint in ``run_dir``, oldest first."""
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """Every ``step-*`` folder in ``run_dir`` (each was complete when renamed into place), oldest first."""
     if not run_dir.is_dir():
         return []
-    found = [path for path in run_dir.iterdir() if STEP_DIR.match(path.name) and (path / STATE_FILE).is_file()]
-    return sorted(found, key=lambda path: path.name)
+    return sorted((path for path in run_dir.iterdir() if STEP_DIR.match(path.name) and path.is_dir()),
+                  key=lambda path: path.name)
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Every checkpoint in ``run_dir`` that holds its train state, oldest first (not verified: see
+    :func:`verify_checkpoint`)."""
+    return [path for path in checkpoint_dirs(run_dir) if (path / STATE_FILE).is_file()]
+
+
+def step_of(checkpoint: Path) -> int:
+    return int(STEP_DIR.match(checkpoint.name).group(1))
+
+
+def verify_checkpoint(checkpoint: Path) -> None:
+    """Raise ``ValueError`` naming the first missing or changed file of ``checkpoint`` (its train state included)."""
+    verify_checksums(checkpoint, required=True)
+    if not (checkpoint / STATE_FILE).is_file():
+        raise ValueError(f"{checkpoint / STATE_FILE}: missing")
+
+
+def newest_intact(run_dir: Path, world: World, report=print) -> Path:
+    """The newest checkpoint of ``run_dir`` whose every file matches its checksum (rank 0 reads, every rank gets
+    the same answer). A newer damaged one is reported with its reason; none intact at all is an error, never a
+    silent restart."""
+    found, problems = checkpoint_dirs(run_dir), []
+    chosen = -1.0
+    if world.main:
+        for checkpoint in reversed(found):
+            try:
+                verify_checkpoint(checkpoint)
+            except ValueError as error:
+                problems.append(f"{checkpoint.name} is damaged ({error})")
+                continue
+            chosen = float(step_of(checkpoint))
+            break
+        if problems and chosen >= 0:
+            report(f"resuming from {step_dir(run_dir, int(chosen)).name}, the newest intact checkpoint: "
+                   f"{'; '.join(problems)}", flush=True)
+    chosen = all_reduce_sum(torch.tensor(chosen if world.main else 0.0, device=world.device), world).item()
+    if chosen < 0:
+        detail = "; ".join(problems) if problems else "no step-* folder"
+        raise ValueError(f"{run_dir}: no intact checkpoint to resume from: {detail}")
+    return step_dir(run_dir, int(chosen))
 
 
 def rng_state() -> dict[str, Any]:
@@ -75,20 +119,45 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state,
              f"rank{world.rank}": pickle.dumps({**rank_state, "rng": rng_state()})}
-    dcp.save(state, checkpoint_id=str(partial))
+    try:
+        dcp.save(state, checkpoint_id=str(partial))
+    except CheckpointException as error:  # DCP's own is a BaseException; the disk's error is inside it
+        raise _os_error_in(error, partial) or RuntimeError(f"{partial}: writing the checkpoint failed: "
+                                                           f"{_first_line(error)}") from None
     barrier(world)
     if world.main:
         shutil.copyfile(tokenizer_path, partial / "tokenizer.model")
         with atomic_open(partial / STATE_FILE) as handle:
             json.dump({**shared, "step": step, "world_size": world.world_size}, handle, indent=1)
+        write_checksums(partial)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
         _fsync_dir(run_dir)
-        for old in complete_checkpoints(run_dir)[:-keep_last]:
+        for old in checkpoint_dirs(run_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     barrier(world)
     return final
+
+
+def _os_error_in(error: BaseException, where: Path) -> OSError | None:
+    """The disk's own error (``No space left on device``) inside DCP's wrapper, naming ``where``; else ``None``."""
+    failures = getattr(error, "failures", {}) or {}
+    for failure, _ in failures.values():
+        cause: BaseException | None = failure
+        while cause is not None:
+            if isinstance(cause, OSError) and cause.errno:
+                return OSError(cause.errno, os.strerror(cause.errno), str(where))
+            cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    failures = getattr(error, "failures", None)
+    if failures:
+        error = next(iter(failures.values()))[0]
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}"
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:
@@ -101,12 +170,17 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    world: World) -> dict[str, Any]:
-    """Restore model, optimizer and this rank's RNG states in place; returns this rank's saved state."""
+                    world: World, model_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Restore model, optimizer and this rank's RNG states in place; returns this rank's saved state.
+
+    ``model_config`` (this run's model, as a dict) is compared with the checkpoint's first, so that another
+    vocabulary or shape is reported as such rather than as a damaged file."""
     state_info = read_state(checkpoint)
     if state_info.get("world_size") != world.world_size:
         raise ValueError(f"{checkpoint}: written by {state_info.get('world_size')} process(es); resume it with the "
                          f"same number (this run has {world.world_size}) — the data position is per rank")
+    if model_config is not None:
+        check_same_model(checkpoint, state_info.get("model_config", {}), model_config)
     model_state, optim_state = get_state_dict(model, optimizer)
     key = f"rank{world.rank}"
     state = {"model": model_state, "optim": optim_state, key: b""}
@@ -119,6 +193,16 @@ def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.O
     rank_state = pickle.loads(state[key])
     set_rng_state(rank_state.pop("rng"))
     return rank_state
+
+
+def check_same_model(checkpoint: Path, saved: dict[str, Any], ours: dict[str, Any]) -> None:
+    """Refuse a checkpoint of another model, naming each differing field (a vocabulary first, as such)."""
+    differ = [key for key in sorted(set(saved) | set(ours)) if saved.get(key) != ours.get(key)]
+    if not differ:
+        return
+    details = ", ".join(f"{key} {saved.get(key)!r} in the checkpoint, {ours.get(key)!r} in this run" for key in differ)
+    kind = "vocabulary mismatch" if "vocab_size" in differ else "model mismatch"
+    raise ValueError(f"{checkpoint}: {kind}: {details} (was the tokenizer or the [model] section changed?)")
 
 
 def load_model_state(checkpoint: Path, model: nn.Module) -> None:
@@ -138,11 +222,19 @@ def export_checkpoint(checkpoint: Path, out: Path) -> Path:
     from codellama_lite.interop import export_hf
     from codellama_lite.model import Transformer
 
+    from codellama_lite.train.rundir import check_new_output, staged_output
+
     checkpoint, out = Path(checkpoint), Path(out)
+    if not checkpoint.is_dir():
+        raise FileNotFoundError(f"checkpoint folder not found: {checkpoint}")
+    check_new_output(out)
+    verify_checkpoint(checkpoint)
     model = Transformer(ModelConfig.from_dict(read_state(checkpoint)["model_config"]))
     load_model_state(checkpoint, model)
-    export_hf(model, out)
-    shutil.copyfile(checkpoint / "tokenizer.model", out / "tokenizer.model")
+    with staged_output(out) as staging:
+        export_hf(model, staging)
+        shutil.copyfile(checkpoint / "tokenizer.model", staging / "tokenizer.model")
+        write_checksums(staging)
     return out
 
 

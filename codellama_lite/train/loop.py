@@ -12,13 +12,13 @@ One optimizer step, read top to bottom in :func:`train_step`:
 Around it: seeding, a tokenizer and data, the model (fresh or from a previous stage's export), speed applied from
 outside (FSDP2 across processes, bfloat16 on CUDA, ``torch.compile``, CPU kernels), metrics, atomic checkpoints every
 ``checkpoint_every`` steps with everything needed for a bit-exact resume, and an export in Hugging Face format.
+The run folder itself — what ``--out`` may be, set-up in a staging folder, the record a resume must match, Ctrl-C —
+is :mod:`codellama_lite.train.rundir`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
 import random
 import shutil
@@ -33,7 +33,7 @@ from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
 from codellama_lite.data import (PackedStream, build_corpus, default_data_config, train_tokenizer_for,
                                  validation_sets)
-from codellama_lite.support.fileio import atomic_open
+from codellama_lite.support.fileio import write_checksums
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 from codellama_lite.train import checkpoint as ckpt
@@ -42,26 +42,29 @@ from codellama_lite.train.distributed import (World, all_reduce_sum, barrier, cl
 from codellama_lite.train.metrics import MetricsLog, peak_flops
 from codellama_lite.train.optim import build_optimizer, lr_at, set_lr
 from codellama_lite.train.recipe import Recipe
+from codellama_lite.train.rundir import (RECIPE_FILE, RUN_FILE, Resume, RunFolder, check_same_run, claim,
+                                         data_fingerprint, interrupted, resolved_recipe, run_record, stop_requests)
 
-RECIPE_FILE = "recipe.json"
 FINAL_DIR = "final"
 
 
-def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
+def train(recipe: Recipe, out_dir: str | Path, *, resume: Resume = False, max_steps: int | None = None,
           checkpoint_every: int | None = None, progress: bool = True) -> Path:
     """Run ``recipe`` into ``out_dir``; returns the exported model folder ``out_dir/final``.
 
     ``max_steps`` and ``checkpoint_every`` override the recipe (``max_steps`` fixes the schedule's length).
-    Without ``resume`` a folder that already holds a run is refused; with it, the newest complete checkpoint is
-    continued (a run killed before its first checkpoint starts again).
+    ``resume``: ``False`` starts a new run (``out_dir`` absent or empty), ``True`` continues the newest intact
+    checkpoint of the run ``out_dir`` holds (same recipe, tokenizer and data, or an error), ``"auto"`` either.
     """
-    changes = {key: value for key, value in (("max_steps", max_steps), ("checkpoint_every", checkpoint_every))
-               if value is not None}
-    if changes:
-        recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, **changes))
+    recipe = recipe.with_train(max_steps=max_steps, checkpoint_every=checkpoint_every)
     world = init_world(recipe.train.device)
     try:
-        run = Run(recipe, Path(out_dir), world, resume=resume, progress=progress)
+        folder = claim(Path(out_dir), resume, world)
+        try:
+            run = Run(recipe, folder, world, progress=progress)
+        except BaseException:
+            folder.abandon()
+            raise
         return run.fit()
     finally:
         close_world(world)
@@ -70,15 +73,17 @@ def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False, max_step
 class Run:
     """One training run's state: recipe, tokenizer, data, model, optimizer, metrics."""
 
-    def __init__(self, recipe: Recipe, out_dir: Path, world: World, *, resume: bool, progress: bool) -> None:
-        self.recipe, self.out, self.world, self.cfg = recipe, out_dir, world, recipe.train
+    def __init__(self, recipe: Recipe, folder: RunFolder, world: World, *, progress: bool) -> None:
+        self.recipe, self.folder, self.out, self.world, self.cfg = recipe, folder, folder.work, world, recipe.train
         self.arithmetic = recipe.batch_arithmetic(world.world_size)
-        self._claim_folder(resume)
         _seed_everything(self.cfg.seed)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         self.dtype = _compute_dtype(self.cfg.dtype, world.device)
         self.data_config = default_data_config(self.cfg.seq_len, **{"seed": self.cfg.seed, **recipe.data})
+        self.resolved = resolved_recipe(recipe, self.data_config)
+        if folder.resuming:  # before the corpus is read: a different recipe is refused at once
+            check_same_run(self.out, folder.saved_record(), {"recipe": self.resolved})
         self.corpus = build_corpus(self.data_config, progress=progress and world.main)
         self.tokenizer = self._tokenizer()
         self.model = self._model()
@@ -87,31 +92,19 @@ class Run:
                                    world_size=world.world_size)
         self.valid = validation_sets(self.corpus.valid, self.tokenizer, self.cfg.seq_len,
                                      self.cfg.eval_windows) if self.corpus.valid else None
-        self.step_done = self._resume() if resume else 0
+        self.record = run_record(self.resolved, self.model_config.to_dict(), self.out / "tokenizer.model",
+                                 data_fingerprint(self.corpus.train, self.corpus.valid))
+        self.step_done = self._resume() if folder.resuming else self._begin()
         self.progress = progress and world.main
 
     # -- set-up ----------------------------------------------------------------------------------------------------
 
-    def _claim_folder(self, resume: bool) -> None:
-        """Refuse to overwrite a run; on resume, insist on the same recipe."""
-        recipe_file = self.out / RECIPE_FILE
-        held = recipe_file.exists() or ckpt.complete_checkpoints(self.out) or (self.out / "metrics.jsonl").exists()
-        barrier(self.world)  # every rank has looked before rank 0 writes the recipe below
-        if held and not resume:
-            raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
-        if resume and recipe_file.exists():
-            saved = json.loads(recipe_file.read_text(encoding="utf-8"))
-            ours = self.recipe.to_dict()
-            differ = sorted(f"{section}.{key}" for section, values in ours.items() if isinstance(values, dict)
-                            for key in values if saved.get(section, {}).get(key) != values[key])
-            differ = [key for key in differ if not key.startswith(("train.checkpoint_every", "train.keep_last"))]
-            if differ:
-                raise ValueError(f"{recipe_file}: the run was started with another recipe; differing: {differ}")
-        if self.world.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            with atomic_open(recipe_file) as handle:
-                json.dump(self.recipe.to_dict(), handle, indent=1)
-        barrier(self.world)
+    def _begin(self) -> int:
+        """Fix the run's record, save the step-0 checkpoint, and only then make the staged set-up the run."""
+        self.folder.record(self.record, self.recipe.to_dict())
+        self.save(0)
+        self.out = self.folder.promote()
+        return 0
 
     def _tokenizer(self) -> Tokenizer:
         """The starting export's tokenizer, a given one, or one trained on this corpus (rank 0, once per run)."""
@@ -165,12 +158,12 @@ class Run:
         return model
 
     def _resume(self) -> int:
-        found = ckpt.complete_checkpoints(self.out)
-        if not found:
-            return 0
-        state = ckpt.load_checkpoint(found[-1], self.model, self.optimizer, self.world)
+        """Continue the newest intact checkpoint, after checking the tokenizer, data and model are the run's own."""
+        check_same_run(self.out, self.folder.saved_record(), self.record)
+        found = ckpt.newest_intact(self.out, self.world)
+        state = ckpt.load_checkpoint(found, self.model, self.optimizer, self.world, self.model_config.to_dict())
         self.stream.load_state_dict(state["data"])
-        return ckpt.read_state(found[-1])["step"]
+        return ckpt.read_state(found)["step"]
 
     # -- training ----------------------------------------------------------------------------------------------------
 
@@ -183,14 +176,19 @@ class Run:
                          peak_flops(self.world.device), enabled=self.world.main, bar=self.progress)
         self.model.train()
         row: dict[str, Any] = {}
-        for step in range(self.step_done + 1, total + 1):
-            loss, grad_norm, lr = self.step(step)
-            extra = {}
-            if step == total or (self.cfg.eval_every and step % self.cfg.eval_every == 0):
-                extra.update(self.validation_losses())
-            row = log.log(step, loss, lr, grad_norm, **extra)
-            if step == total or (self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0):
-                self.save(step)
+        with stop_requests() as stop:
+            for step in range(self.step_done + 1, total + 1):
+                loss, grad_norm, lr = self.step(step)
+                extra = {}
+                if step == total or (self.cfg.eval_every and step % self.cfg.eval_every == 0):
+                    extra.update(self.validation_losses())
+                row = log.log(step, loss, lr, grad_norm, **extra)
+                stopping = step < total and stop.agreed(self.world)
+                if stopping or step == total or (self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0):
+                    self.save(step)
+                if stopping:
+                    log.close()
+                    raise interrupted(self.out, step)
         log.close()
         final = self.export()
         if self.world.main:
@@ -243,7 +241,8 @@ class Run:
                                     shared, self.out / "tokenizer.model", self.world, self.cfg.keep_last)
 
     def export(self) -> Path:
-        """``out/final``: Hugging Face format (config.json, model.safetensors), ``tokenizer.model``, ``recipe.json``."""
+        """``out/final``: Hugging Face format (config.json, model.safetensors), ``tokenizer.model``, ``recipe.json``,
+        ``run.json`` and ``checksums.json``."""
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         from codellama_lite.interop import export_hf
@@ -257,8 +256,9 @@ class Run:
             partial = self.out / ".final.partial"
             shutil.rmtree(partial, ignore_errors=True)
             export_hf(plain, partial)
-            shutil.copyfile(self.out / "tokenizer.model", partial / "tokenizer.model")
-            shutil.copyfile(self.out / RECIPE_FILE, partial / RECIPE_FILE)
+            for name in ("tokenizer.model", RECIPE_FILE, RUN_FILE):
+                shutil.copyfile(self.out / name, partial / name)
+            write_checksums(partial)
             shutil.rmtree(final, ignore_errors=True)
             partial.rename(final)
         barrier(self.world)

@@ -114,6 +114,17 @@ class Recipe:
         values.pop("source_file")
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
+    def with_train(self, **changes: Any) -> "Recipe":
+        """This recipe with ``[train]`` values changed (``None`` leaves a value as it is), checked as a file's are."""
+        changes = {key: value for key, value in changes.items() if value is not None}
+        if not changes:
+            return self
+        where = "command line"
+        train = _typed(TrainConfig, {**dataclasses.asdict(self.train), **changes}, f"{where} [train]")
+        recipe = dataclasses.replace(self, train=train)
+        _check_numbers(recipe, Path(where))
+        return recipe
+
     def batch_arithmetic(self, world_size: int = 1) -> dict[str, int]:
         """``micro_batch × seq_len × accumulation × world`` = tokens per optimizer step (nanoGPT prints this)."""
         train = self.train
@@ -286,13 +297,21 @@ def _check_model(model: dict[str, Any], path: Path) -> None:
 
 
 def _check_data(data: dict[str, Any], path: Path) -> None:
+    """Every ``[data]`` key a :class:`DataConfig` field of the right type (an int where a float is asked is one)."""
     from codellama_lite.data import DataConfig
 
-    names = {f.name for f in dataclasses.fields(DataConfig)} - {"seq_len"}
+    hints = get_type_hints(DataConfig)
+    names = set(hints) - {"seq_len"}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"{path.name} [data]: unknown key(s) {unknown}; expected some of {sorted(names)} "
                          "(seq_len is set in [train])")
+    for key, value in data.items():
+        expected = hints[key]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            data[key] = float(value)
+        elif not _has_type(value, expected):
+            raise ValueError(f"{path.name} [data]: {key} = {value!r} should be {_type_name(expected)}")
 
 
 def _check_numbers(recipe: Recipe, path: Path) -> None:

@@ -2,6 +2,11 @@
 
 Notebooks publish the numbers worth comparing with the paper through :func:`key_figures`; they travel inside the
 executed notebook as a display output of their own MIME type, so the runner reads them back without side files.
+
+No cell may run forever: each has the profile's limit (:data:`CELL_TIMEOUT_S`, far above what any cell needs, so
+that only a hang reaches it — a kernel that lost a message leaves a cell waiting with nothing running). A notebook
+whose cell hit the limit is run once more from the start; a second time, the run fails naming the notebook and the
+cell, and the workbook goes on with the next notebook.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codellama_lite.support.profiles import check_profile
+from codellama_lite.support.profiles import check_profile, pick
 from codellama_lite.support.resources import resource_dir
 
 FIGURES_MIME = "application/vnd.codellama-lite.figures+json"
 SEEDS_VAR = "CODELLAMA_LITE_SEEDS"  # seeds per trained arm of a finding (`codellama-lite workbook --seeds N`)
+# Seconds one cell may run: smoke notebooks take under a minute in all, a laptop chapter's longest cell trains a chain
+# of models (tens of minutes on 2 cores), a gpu cell may train for hours.
+CELL_TIMEOUT_S = {"smoke": 30 * 60, "laptop": 4 * 3600, "gpu": 48 * 3600}
 # The kernel every notebook names, exactly as ipykernel reports it (JupyterLab marks a notebook modified otherwise).
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -115,21 +123,58 @@ def read_figures(notebook_path: Path) -> dict[str, Any]:
     return figures
 
 
-def run_notebook(path: Path, output_dir: Path, profile: str) -> NotebookRun:
-    """Execute one notebook with papermill into ``output_dir`` (also its working directory); failures are reported,
-    not raised."""
-    import papermill
+def cell_timeout(profile: str) -> int:
+    """The per-cell limit of ``profile``, in seconds."""
+    return pick(profile, **CELL_TIMEOUT_S)
 
+
+def run_notebook(path: Path, output_dir: Path, profile: str, timeout: float | None = None,
+                 attempts: int = 2) -> NotebookRun:
+    """Execute one notebook with papermill into ``output_dir`` (also its working directory), each cell limited to
+    ``timeout`` seconds (default: the profile's); a notebook whose cell timed out is run again, up to ``attempts``
+    times in all. Failures are reported, not raised."""
+    from nbclient.exceptions import CellTimeoutError
+
+    timeout = timeout or cell_timeout(profile)
     output = output_dir / path.name
     start = time.perf_counter()
+    for attempt in range(1, attempts + 1):
+        try:
+            _execute(path, output, output_dir, profile, timeout)
+        except CellTimeoutError:
+            where = timed_out_cell(output)
+            if attempt < attempts:
+                print(f"{path.name}: {where} ran past {timeout:g} s; running the notebook again", flush=True)
+                continue
+            error = (f"{where} ran past the {timeout:g} s limit per cell (profile {profile}), "
+                     f"{attempts} time(s); see {output}")
+            return NotebookRun(path.name, "failed", time.perf_counter() - start, error=error)
+        except Exception as error:  # papermill wraps every cell error; the summary shows it and the run goes on
+            first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            return NotebookRun(path.name, "failed", time.perf_counter() - start, error=first_line[:200])
+        return NotebookRun(path.name, "ok", time.perf_counter() - start, read_figures(output))
+    raise AssertionError("unreachable")
+
+
+def _execute(path: Path, output: Path, output_dir: Path, profile: str, timeout: float) -> None:
+    import papermill
+
+    papermill.execute_notebook(str(path), str(output), parameters={"PROFILE": profile}, cwd=str(output_dir),
+                               progress_bar=False, execution_timeout=timeout)
+
+
+def timed_out_cell(output: Path) -> str:
+    """The cell papermill started last in the executed notebook ``output``, as ``cell N (`its first line`)``."""
     try:
-        papermill.execute_notebook(
-            str(path), str(output), parameters={"PROFILE": profile}, cwd=str(output_dir), progress_bar=False
-        )
-    except Exception as error:  # papermill wraps every cell error; the summary shows it and the run goes on
-        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        return NotebookRun(path.name, "failed", time.perf_counter() - start, error=first_line[:200])
-    return NotebookRun(path.name, "ok", time.perf_counter() - start, read_figures(output))
+        cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return "a cell"
+    started = [number for number, cell in enumerate(cells, start=1)
+               if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return "a cell"
+    source = "".join(cells[started[-1] - 1].get("source", "")).strip().splitlines()
+    return f"cell {started[-1]} (`{source[0][:80] if source else ''}`)"
 
 
 def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
@@ -138,6 +183,8 @@ def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
     ``output_dir/<profile>/`` and print the summary table."""
     profile = check_profile(profile)
     selected = select_notebooks(list(notebooks or []))
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise ValueError(f"--output-dir {output_dir} is a file; give a folder for the executed notebooks")
     summary = Path(output_dir).resolve() / SUMMARY_FILE
     output_dir = Path(output_dir).resolve() / profile
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -31,8 +31,8 @@ import types
 from collections.abc import Iterator
 
 from codellama_lite.evaluation.sandbox.isolation import PR_SET_DUMPABLE, RUNNER_BROKEN, enter_sandbox, prctl
-from codellama_lite.evaluation.sandbox.wire import (ChannelClosed, Unserializable, decode, describe_exception, encode,
-                                                    recv_msg, send_msg)
+from codellama_lite.evaluation.sandbox.wire import (MAX_GROUP_DEPTH, ChannelClosed, Unserializable, decode,
+                                                    describe_exception, encode, recv_msg, send_msg)
 
 CANNOT_CARRY = "cannot carry"  # in every reason for a result the channel refused
 _MUTABLE = (list, dict, set, bytearray)
@@ -168,23 +168,44 @@ _candidate_errors: dict[str, type] = {}
 _CONTROL_FLOW = frozenset({"StopIteration", "StopAsyncIteration"})
 
 
-def candidate_exception(info: dict) -> CandidateError:
+def candidate_exception(info: dict, depth: int = 0) -> CandidateError:
+    """The judge's mirror of a candidate's exception: a :class:`CandidateError` that is also the builtin class of
+    the same name; an exception group holds the mirrors of its sub-exceptions (``except*`` works on it)."""
     name = str(info.get("type", "Exception"))
+    text = f"{name}: {info.get('message', '')}"
+    subs = info.get("group")
+    if isinstance(subs, list) and subs and depth < MAX_GROUP_DEPTH and name in _GROUPS:
+        mirrored = [candidate_exception(sub if isinstance(sub, dict) else {}, depth + 1) for sub in subs]
+        return _candidate_class(name)(text, mirrored)
+    cls = _candidate_class(name if name not in _GROUPS else "Exception")
+    try:
+        exc = cls.__new__(cls)  # builtins whose __init__ wants more (UnicodeDecodeError) are set up by hand
+    except TypeError:  # builtins with their own allocator (MemoryError) refuse that: construct them whole
+        return cls(text)
+    Exception.__init__(exc, text)
+    return exc
+
+
+_GROUPS = frozenset({"ExceptionGroup", "BaseExceptionGroup"})
+
+
+def _candidate_class(name: str) -> type:
     cls = _candidate_errors.get(name)
     if cls is None:
         builtin = getattr(builtins, name, None)
         bases: tuple = (CandidateError,)
-        if (isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception
+        if name in _GROUPS:  # mirrored sub-exceptions are all Exceptions: an ExceptionGroup holds them
+            bases = (CandidateError, ExceptionGroup)
+        elif (isinstance(builtin, type) and issubclass(builtin, Exception) and builtin is not Exception
                 and name not in _CONTROL_FLOW):
             bases = (CandidateError, builtin)
+        namespace = {} if name in _GROUPS else {"__str__": BaseException.__str__}
         try:
-            cls = type(f"Candidate{name}", bases, {"__str__": BaseException.__str__})
+            cls = type(f"Candidate{name}", bases, namespace)
         except TypeError:  # incompatible layouts: keep the judge's base class only
             cls = type(f"Candidate{name}", (CandidateError,), {})
         _candidate_errors[name] = cls
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, f"{name}: {info.get('message', '')}")
-    return exc
+    return cls
 
 
 class Channel:

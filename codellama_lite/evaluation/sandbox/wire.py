@@ -113,13 +113,21 @@ def recv_msg(sock: socket.socket, max_bytes: int = MAX_MESSAGE, max_fds: int = 0
     return obj, fds
 
 
-def describe_exception(exc: BaseException) -> dict:
-    """How a candidate exception crosses: its class name and a bounded message, nothing executable."""
+MAX_GROUP = 20  # sub-exceptions of an exception group carried, per level
+MAX_GROUP_DEPTH = 4  # nesting of exception groups carried
+
+
+def describe_exception(exc: BaseException, depth: int = 0) -> dict:
+    """How a candidate exception crosses: its class name and a bounded message, nothing executable; an exception
+    group also its (bounded) sub-exceptions, so ``except*`` in a test sees what the candidate raised."""
     try:
-        message = str(exc)
+        message = str(exc.message if isinstance(exc, BaseExceptionGroup) else exc)
     except BaseException:  # a candidate's __str__ may itself raise
         message = "<unprintable>"
-    return {"type": type(exc).__name__[:100], "message": message[:500]}
+    described = {"type": type(exc).__name__[:100], "message": message[:500]}
+    if isinstance(exc, BaseExceptionGroup) and depth < MAX_GROUP_DEPTH:
+        described["group"] = [describe_exception(sub, depth + 1) for sub in exc.exceptions[:MAX_GROUP]]
+    return described
 
 
 # -- encoding ----------------------------------------------------------------------------------------------------

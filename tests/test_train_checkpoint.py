@@ -1,0 +1,146 @@
+"""Checkpoints a killed run can trust (codellama_lite.train.checkpoint): checksums, fallback, kill -9 at any moment."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codellama_lite.train import load_recipe, read_metrics, train
+from codellama_lite.train.checkpoint import checkpoint_dirs, verify_checkpoint
+
+FAST = ["data.max_documents=12", "train.eval_windows=4", "train.threads=1"]
+
+
+@pytest.fixture(scope="module")
+def fast(small_tokenizer):
+    return FAST + [f'tokenizer.path="{small_tokenizer.model_path}"']
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, fast) -> Path:
+    run = tmp_path_factory.mktemp("run") / "run"
+    train(load_recipe("base", "smoke", fast + ["train.max_steps=2", "train.checkpoint_every=1"]), run,
+          progress=False)
+    return run
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_any_file_of_a_checkpoint_is_detected(tmp_path, finished_run):
+    original = finished_run / "step-00000002"
+    names = sorted(path.name for path in original.iterdir())
+    assert {"checksums.json", "train_state.json", "tokenizer.model", ".metadata"} <= set(names)
+    assert any(name.endswith(".distcp") for name in names)
+    verify_checkpoint(original)
+    rng = random.Random(0)
+    for name in names:
+        for offset in (0, len((original / name).read_bytes()) - 1, None):
+            copy = tmp_path / f"{name}-{offset}"
+            shutil.copytree(original, copy)
+            size = (copy / name).stat().st_size
+            _flip(copy / name, rng.randrange(size) if offset is None else offset)
+            with pytest.raises(ValueError, match="checksum|damaged|missing"):
+                verify_checkpoint(copy)
+            shutil.rmtree(copy)
+
+
+def test_a_flipped_byte_in_any_file_of_an_export_is_detected(tmp_path, finished_run):
+    from codellama_lite.interop import import_hf
+
+    original = finished_run / "final"
+    import_hf(original)
+    for path in sorted(original.iterdir()):
+        copy = tmp_path / path.name
+        shutil.copytree(original, copy)
+        _flip(copy / path.name, (copy / path.name).stat().st_size // 2)
+        with pytest.raises(ValueError, match="checksum|damaged"):
+            import_hf(copy)
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one_saying_which_and_why(tmp_path, finished_run,
+                                                                                          fast, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    reference = (run / "final" / "model.safetensors").read_bytes()
+    shutil.rmtree(run / "final")
+    shard = next((run / "step-00000002").glob("*.distcp"))
+    _flip(shard, shard.stat().st_size // 2)
+    capsys.readouterr()
+    train(load_recipe("base", "smoke", fast + ["train.max_steps=2", "train.checkpoint_every=1"]), run, resume=True,
+          progress=False)
+    said = capsys.readouterr().out
+    assert "resuming from step-00000001" in said and "step-00000002 is damaged" in said and shard.name in said
+    assert (run / "final" / "model.safetensors").read_bytes() == reference  # step 2 trained again, exactly
+    verify_checkpoint(run / "step-00000002")
+
+
+# -- kill -9 at random moments -------------------------------------------------------------------------------------------
+
+STEPS, EVERY, KILLS = 6, 1, 20
+
+
+def _command(fast: list[str], out: Path, *flags: str) -> list[str]:
+    sets = [arg for item in fast for arg in ("--set", item)]
+    return [sys.executable, "-m", "codellama_lite", "train", "--recipe", "base", "--profile", "smoke", "--max-steps",
+            str(STEPS), "--checkpoint-every", str(EVERY), "--no-progress", *sets, "--out", str(out), *flags]
+
+
+def _phase(out: Path) -> str:
+    """What the killed run was doing, read from what it left."""
+    if not out.exists() or (out / ".staging").exists():
+        return "set-up"
+    if (out / ".final.partial").exists():
+        return "export"
+    if list(out.glob(".step-*.partial")):
+        return "checkpoint"
+    return "step"
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_is_bit_exact_every_time(tmp_path, fast):
+    """Runs are SIGKILLed at random moments (set-up, mid-step, mid-checkpoint, mid-export), each resumed — and killed
+    again — until it finishes; each finished run must equal the uninterrupted one bit for bit: every step's loss,
+    the exported weights, the last checkpoint's files."""
+    start = time.monotonic()
+    reference = tmp_path / "reference"
+    subprocess.run(_command(fast, reference), check=True, capture_output=True, timeout=600)
+    duration = time.monotonic() - start
+    expected = [row["loss"] for row in read_metrics(reference)]
+    weights = (reference / "final" / "model.safetensors").read_bytes()
+    rng, phases, kills, runs = random.Random(26), [], 0, 0
+    while kills < KILLS:
+        out = tmp_path / f"killed-{runs}"
+        runs += 1
+        for _ in range(4):  # up to four kills of this run, then it finishes
+            flags = ("--resume",) if (out / "run.json").exists() else ()
+            process = subprocess.Popen(_command(fast, out, *flags), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.3, 1.0) * duration)
+            if process.poll() is not None:
+                break  # finished before the kill
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            kills += 1
+            phases.append(_phase(out))
+        flags = ("--resume",) if (out / "run.json").exists() else ()
+        finished = subprocess.run(_command(fast, out, *flags), capture_output=True, text=True, timeout=600)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        assert [row["loss"] for row in read_metrics(out)] == expected, phases
+        assert [row["step"] for row in read_metrics(out)] == list(range(1, STEPS + 1))
+        assert (out / "final" / "model.safetensors").read_bytes() == weights
+        for checkpoint in checkpoint_dirs(out):
+            verify_checkpoint(checkpoint)
+    print(f"{kills} kills over {runs} runs in {time.monotonic() - start:.0f} s; phases: "
+          f"{ {phase: phases.count(phase) for phase in sorted(set(phases))} }")
