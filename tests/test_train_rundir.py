@@ -123,7 +123,7 @@ def test_another_tokenizer_on_resume_is_a_vocabulary_mismatch_not_a_corrupt_chec
 
     recipe = _recipe(fast)
     train(recipe, tmp_path / "run", progress=False)
-    Tokenizer.train(vocab_size=300, model_path=tmp_path / "other.model", max_files=20)
+    Tokenizer.train(vocab_size=420, model_path=tmp_path / "other.model", max_files=20)
     (tmp_path / "run" / "tokenizer.model").write_bytes((tmp_path / "other.model").read_bytes())
     with pytest.raises(ValueError) as error:
         train(recipe, tmp_path / "run", resume=True, progress=False)
