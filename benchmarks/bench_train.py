@@ -61,7 +61,7 @@ def ours_worker(steps: int, compile_model: bool = False, bf16: bool = False, cpu
     from codellama_lite.train.distributed import World
     from codellama_lite.train.loop import train_step
     from codellama_lite.train.optim import build_optimizer
-    from codellama_lite.train.recipe import OptimConfig
+    from codellama_lite.train.recipe import OptimSection
 
     torch.manual_seed(0)
     model = Transformer(CONFIG)
@@ -69,7 +69,7 @@ def ours_worker(steps: int, compile_model: bool = False, bf16: bool = False, cpu
         use_cpu_kernels(model)
     if compile_model:
         model.compile()
-    optimizer = build_optimizer(model, OptimConfig(lr=1e-4))
+    optimizer = build_optimizer(model, OptimSection(lr=1e-4))
     world = World(0, 1, torch.device("cpu"))
     times = []
     for step in range(steps + WARMUP):

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from codellama_lite.rope import check_rope_scaling
+from codellama_lite.rope import CODE_LLAMA_ROPE_THETA, LLAMA2_ROPE_THETA, check_rope_scaling
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ModelConfig:
     ffn_dim_multiplier: float | None = None
     ffn_dim: int | None = None  # an explicit FFN width (e.g. from a Hugging Face config) overrides the rule
     norm_eps: float = 1e-5
-    rope_theta: float = 10_000.0
+    rope_theta: float = LLAMA2_ROPE_THETA
     max_seq_len: int = 2048  # length of the precomputed rotary table; longer inputs extend it
     # Hugging Face's RoPE scaling dict ({"rope_type": "linear", "factor": 4.0}, ...; see codellama_lite.rope), or None.
     # Left out of the hash (a dict has none); equality still compares it.
@@ -111,22 +111,22 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     # Code Llama (docs/paper_facts.md §4): Llama 2's shapes, RoPE base 1e6 after long-context fine-tuning (§2.4).
     # The 34B model (and the Python variants) were trained without infilling, hence 32,000 tokens.
-    "7b": ModelConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32016, rope_theta=1e6, max_seq_len=16384),
-    "13b": ModelConfig(dim=5120, n_layers=40, n_heads=40, vocab_size=32016, rope_theta=1e6, max_seq_len=16384),
-    "34b": ModelConfig(dim=8192, n_layers=48, n_heads=64, n_kv_heads=8, vocab_size=32000, rope_theta=1e6,
+    "7b": ModelConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
+    "13b": ModelConfig(dim=5120, n_layers=40, n_heads=40, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
+    "34b": ModelConfig(dim=8192, n_layers=48, n_heads=64, n_kv_heads=8, vocab_size=32000, rope_theta=CODE_LLAMA_ROPE_THETA,
                        max_seq_len=16384),
     "70b": ModelConfig(dim=8192, n_layers=80, n_heads=64, n_kv_heads=8, vocab_size=32016, ffn_dim_multiplier=1.3,
-                       multiple_of=4096, rope_theta=1e6, max_seq_len=16384),
+                       multiple_of=4096, rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
     # Toy shapes with the same proportions (GQA, SwiGLU rule), for laptops. Override vocab_size with the tokenizer's.
     "tiny": ModelConfig(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512, multiple_of=16,
-                        rope_theta=1e6, max_seq_len=512),
+                        rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=512),
     "toy": ModelConfig(dim=128, n_layers=4, n_heads=4, n_kv_heads=2, vocab_size=4096, multiple_of=32,
-                       rope_theta=1e6, max_seq_len=1024),
+                       rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=1024),
     # The benchmark shape: hidden 256, 8 layers, 8 query / 4 key-value heads, FFN 688, vocabulary 4096.
     "small": ModelConfig(dim=256, n_layers=8, n_heads=8, n_kv_heads=4, vocab_size=4096, multiple_of=16,
-                         rope_theta=1e6, max_seq_len=2048),
+                         rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=2048),
     # About a billion parameters with 7B's proportions, for a GPU's model-FLOPs-utilisation measurement.
-    "1b": ModelConfig(dim=2048, n_layers=16, n_heads=16, n_kv_heads=8, vocab_size=32016, rope_theta=1e6,
+    "1b": ModelConfig(dim=2048, n_layers=16, n_heads=16, n_kv_heads=8, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA,
                       max_seq_len=4096),
 }
 

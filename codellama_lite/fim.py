@@ -37,6 +37,10 @@ import numpy as np
 
 Layout = Literal["psm", "spm", "plain"]
 
+# §2.3: of the documents that fit into a context, 90% are transformed, half of them as PSM and half as SPM.
+FIM_RATE = 0.9
+SPM_RATE = 0.5
+
 
 class FimTokenizer(Protocol):
     """What the transform needs of :class:`codellama_lite.tokenizer.Tokenizer`."""
@@ -88,8 +92,8 @@ def spm_ids(prefix: str, middle: str, suffix: str, tokenizer: FimTokenizer) -> l
             *tokenizer.encode(prefix + middle), tokenizer.eot_id]
 
 
-def apply_fim(text: str, tokenizer: FimTokenizer, rng: Rng, *, rate: float = 0.9,
-              spm_rate: float = 0.5) -> list[int]:
+def apply_fim(text: str, tokenizer: FimTokenizer, rng: Rng, *, rate: float = FIM_RATE,
+              spm_rate: float = SPM_RATE) -> list[int]:
     """The training form of ``text``: PSM or SPM with probability ``rate``, else ``enc(text)``; no BOS / EOS.
 
     Draws, in this order: one uniform number (FIM or not); if FIM, two cut positions and one uniform number

@@ -26,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from codellama_lite.config import ModelConfig
 from codellama_lite.support.fileio import atomic_open, atomic_path, verify_checksums
 from codellama_lite.model import Transformer
-from codellama_lite.rope import check_rope_scaling, half_split_to_interleaved, interleaved_to_half_split
+from codellama_lite.rope import (LLAMA2_ROPE_THETA, check_rope_scaling, half_split_to_interleaved,
+                                 interleaved_to_half_split)
 
 StateDict = dict[str, torch.Tensor]
 
@@ -198,7 +199,7 @@ def _hf_model_config(values: dict[str, Any], require: Callable[[str], Any], sour
         dim=require("hidden_size"), n_layers=require("num_hidden_layers"), n_heads=require("num_attention_heads"),
         n_kv_heads=values.get("num_key_value_heads") or require("num_attention_heads"),
         vocab_size=require("vocab_size"), ffn_dim=require("intermediate_size"),
-        norm_eps=float(values.get("rms_norm_eps", 1e-6)), rope_theta=float(values.get("rope_theta", 10_000.0)),
+        norm_eps=float(values.get("rms_norm_eps", 1e-6)), rope_theta=float(values.get("rope_theta", LLAMA2_ROPE_THETA)),
         max_seq_len=int(values.get("max_position_embeddings", 2048)),
         rope_scaling=_rope_scaling_from_hf(values, source),
     )
@@ -330,7 +331,7 @@ def config_from_meta(params: dict[str, Any], vocab_size: int, source: str = "par
                        n_kv_heads=params.get("n_kv_heads"), vocab_size=vocab_size,
                        multiple_of=params.get("multiple_of", 256), ffn_dim_multiplier=params.get("ffn_dim_multiplier"),
                        norm_eps=float(params.get("norm_eps", 1e-5)),
-                       rope_theta=float(params.get("rope_theta", 10_000.0)))
+                       rope_theta=float(params.get("rope_theta", LLAMA2_ROPE_THETA)))
 
 
 def _shard_dim(name: str) -> int | None:

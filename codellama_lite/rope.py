@@ -48,8 +48,11 @@ from typing import Any
 
 import torch
 
+LLAMA2_ROPE_THETA = 10_000.0  # RoPE's base in Llama 2 (Su et al.'s default), where code training starts
+CODE_LLAMA_ROPE_THETA = 1_000_000.0  # the base after long-context fine-tuning (§2.4)
 
-def rope_frequencies(head_dim: int, theta: float = 10_000.0, device: torch.device | str | None = None) -> torch.Tensor:
+
+def rope_frequencies(head_dim: int, theta: float = LLAMA2_ROPE_THETA, device: torch.device | str | None = None) -> torch.Tensor:
     """The ``head_dim / 2`` rotation speeds ``theta_i = theta^(-2i / head_dim)`` (float32, as Meta and HF compute them)."""
     if head_dim % 2:
         raise ValueError(f"RoPE needs an even head_dim, got {head_dim}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 
@@ -99,11 +98,11 @@ def test_builtin_sources_are_all_present(builtin_corpus):
 ])
 def test_bad_config_is_named(tree, change, error, named):
     with pytest.raises(error, match=named):
-        dataclasses.replace(config_for(tree), **change)
+        config_for(tree).replace(**change)
 
 
 def test_missing_path_is_named(tree):
-    config = dataclasses.replace(config_for(tree), sources={"code": [str(tree / "nowhere")], "nl": [str(tree)]})
+    config = config_for(tree).replace(sources={"code": [str(tree / "nowhere")], "nl": [str(tree)]})
     with pytest.raises(FileNotFoundError, match="nowhere"):
         build_corpus(config, progress=False)
 

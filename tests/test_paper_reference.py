@@ -127,7 +127,7 @@ def test_optimizer_schedule_and_rope_bases_match_section_5():
     base, lcft = load_recipe("base", "gpu"), load_recipe("lcft", "gpu")
     assert (base.optim.beta1, base.optim.beta2, base.optim.warmup_steps) == (beta1, beta2, warmup)
     assert base.optim.min_lr_ratio == pytest.approx(1 / int(final[1]))
-    assert base.model["rope_theta"] == before and lcft.init.rope_theta == after
+    assert base.model.rope_theta == before and lcft.init.rope_theta == after
 
 
 @pytest.mark.parametrize("stage, recipe, sources", [
@@ -138,7 +138,7 @@ def test_optimizer_schedule_and_rope_bases_match_section_5():
 def test_gpu_mixes_match_table_1(stage, recipe, sources):
     row = next(row for row in _table("Sampling proportions") if row["stage"] == stage)
     shares = [float(x) / 100 for x in re.findall(r"(\d+)%", row["proportions"])]
-    weights = load_recipe(recipe, "gpu").data["weights"]
+    weights = load_recipe(recipe, "gpu").data.weights
     assert [weights[source] for source in sources] == pytest.approx(shares)
 
 

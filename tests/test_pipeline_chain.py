@@ -57,20 +57,20 @@ def test_control_differs_only_in_data(tmp_path):
     assert control.stage == chain.CONTROL_STAGE and control.digest() != python.digest()
     assert (control.optim, control.train, control.init, control.model) == \
         (python.optim, python.train, python.init, python.model)
-    assert control.data["weights"] == load_recipe("base", "laptop").data["weights"]
-    assert control.data["fim_rate"] == python.data["fim_rate"] == 0.0
+    assert control.data.weights == load_recipe("base", "laptop").data.weights
+    assert control.data.fim_rate == python.data.fim_rate == 0.0
 
 
 def test_python_mix_shifts_toward_the_benchmark_language():
     python = load_recipe("python", "laptop")
     base = load_recipe("base", "laptop")
-    share = python.data["weights"]["python"] / sum(python.data["weights"].values())
+    share = python.data.weights["python"] / sum(python.data.weights.values())
     assert share == pytest.approx(0.90)  # the paper's 75% is reached already by the base laptop mix (80% toy)
-    assert load_recipe("python", "gpu").data["weights"]["python"] == pytest.approx(0.75)  # the paper's own mix
-    assert python.data["sources"]["python"][0].startswith("builtin:toyworld")  # the toy world plays Python
-    assert base.data["sources"]["toy"][0].startswith("builtin:toyworld")
-    assert python.data["sources"]["other_code"] == base.data["sources"]["code"]  # the rest of the base mix's code
-    assert base.data["weights"]["toy"] / sum(base.data["weights"].values()) < share
+    assert load_recipe("python", "gpu").data.weights["python"] == pytest.approx(0.75)  # the paper's own mix
+    assert python.data.sources["python"][0].startswith("builtin:toyworld")  # the toy world plays Python
+    assert base.data.sources["toy"][0].startswith("builtin:toyworld")
+    assert python.data.sources["other_code"] == base.data.sources["code"]  # the rest of the base mix's code
+    assert base.data.weights["toy"] / sum(base.data.weights.values()) < share
 
 
 def test_shipped_paths_are_read_from_any_working_directory(tmp_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_shipped_paths_are_read_from_any_working_directory(tmp_path, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     recipe = chain.stage_recipe("python", "laptop")
-    entry = recipe.data["sources"]["other_code"][2]
+    entry = recipe.data.sources["other_code"][2]
     assert entry == "data_samples/languages"  # recipes stay portable: the same digest in a checkout and a wheel
     documents, _ = read_entry(entry, "other_code", None)
     assert any(d.language == "c" for d in documents) and any(d.language == "rust" for d in documents)

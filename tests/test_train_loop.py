@@ -17,7 +17,7 @@ import torch
 from codellama_lite.support.profiles import PROFILES
 from codellama_lite.train import dry_run, load_recipe, read_metrics, recipe_names, train
 from codellama_lite.train.optim import lr_at
-from codellama_lite.train.recipe import OptimConfig
+from codellama_lite.train.recipe import OptimSection
 
 # Small and fast: a shared tokenizer, a few documents, the tiny model.
 FAST = ["data.max_documents=12", "train.eval_windows=4", "train.threads=1"]
@@ -61,7 +61,7 @@ def test_the_gpu_base_recipe_is_the_papers_7b_run():
     assert report["seq_len"] == 4096 and abs(report["tokens_per_step"] - 4e6) / 4e6 < 0.05
     assert abs(report["tokens"] - 500e9) / 500e9 < 0.01
     assert recipe.optim.lr == 3e-4 and recipe.optim.beta2 == 0.95 and recipe.optim.weight_decay == 0.1
-    assert recipe.data["fim_rate"] == 0.9 and recipe.data["weights"] == {"code": 0.85, "nl_code": 0.08, "nl": 0.07}
+    assert recipe.data.fim_rate == 0.9 and recipe.data.weights == {"code": 0.85, "nl_code": 0.08, "nl": 0.07}
 
 
 @pytest.mark.parametrize("override, message", [
@@ -91,7 +91,7 @@ def test_a_global_batch_that_does_not_split_is_refused():
 # -- the schedule ---------------------------------------------------------------------------------------------------
 
 def test_schedule_warms_up_linearly_then_decays_by_cosine_to_peak_over_30():
-    optim = OptimConfig(lr=3e-4, warmup_steps=10, min_lr_ratio=1 / 30)
+    optim = OptimSection(lr=3e-4, warmup_steps=10, min_lr_ratio=1 / 30)
     assert lr_at(5, 110, optim) == pytest.approx(1.5e-4)
     assert lr_at(10, 110, optim) == pytest.approx(3e-4)
     assert lr_at(60, 110, optim) == pytest.approx(1e-5 + 0.5 * (3e-4 - 1e-5))

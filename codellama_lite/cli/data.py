@@ -76,9 +76,7 @@ def _token_report(corpus: Any, config: Any, model: Path, windows: int) -> dict[s
 
 
 def _without_fim(config: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(config, fim_rate=0.0)
+    return config.replace(fim_rate=0.0)
 
 
 def _table(report: dict[str, Any]) -> str:

@@ -6,11 +6,11 @@ source), ``packing`` (FIM per document, windows, per-rank batches, resume). The 
 :mod:`codellama_lite.fim`.
 """
 
-from codellama_lite.data.config import DataConfig, default_data_config
+from codellama_lite.data.config import DataConfig, DataSection, default_data_config
 from codellama_lite.data.corpus import Corpus, CorpusStats, build_corpus, train_tokenizer_for
 from codellama_lite.data.packing import PackedStream, validation_sets, validation_windows
 from codellama_lite.data.sources import Document
 
-__all__ = ["Corpus", "CorpusStats", "DataConfig", "Document", "PackedStream", "build_corpus",
+__all__ = ["Corpus", "CorpusStats", "DataConfig", "DataSection", "Document", "PackedStream", "build_corpus",
            "default_data_config", "train_tokenizer_for", "validation_sets",
            "validation_windows"]

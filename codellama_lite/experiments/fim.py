@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 
 from codellama_lite.evaluation.infilling import KINDS, left_to_right_middle
-from codellama_lite.evaluation.passk import Interval, mean_interval, paired_difference
+from codellama_lite.evaluation.passk import mean_interval, paired_difference
 from codellama_lite.evaluation.stops import truncate_at_stops
 from codellama_lite.evaluation.tasks import Task
-from codellama_lite.fim import fim_cuts
+from codellama_lite.fim import FIM_RATE, fim_cuts
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 
@@ -52,7 +52,7 @@ PAPER_TEST_LOSS = {"7B": {"no FIM": 0.408, "FIM": 0.407}, "13B": {"no FIM": 0.37
 # of Table 5); the released 7B, after LCFT, is in codellama_lite.evaluation.report.PAPER_INFILLING.
 PAPER_INFILLING_7B = {"single-line": {"psm": 77.0, "spm": 83.3}, "multi-line": {"psm": 49.7, "spm": 51.2},
                       "random-span": {"psm": 60.7, "spm": 39.6}}
-PAPER_FIM_RATE = 0.9  # §2.3: of the documents that fit, 90% are transformed, half PSM and half SPM
+PAPER_FIM_RATE = FIM_RATE  # §2.3, under the name chapter 3 cites
 RATES = {"fim": PAPER_FIM_RATE, "no_fim": 0.0}
 ARMS = tuple(RATES)
 MODES = ("psm", "spm", "l2r")
@@ -69,7 +69,8 @@ def arm_recipes(profile: str, seeds: Sequence[int] = (0,), rates: dict[str, floa
     from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
 
     start = stage_export(STAGES[stage].parent, profile, progress=False) if STAGES[stage].parent else None
-    return {(arm, seed): stage_recipe(stage, profile, start, {"data.fim_rate": rate, "train.seed": seed})
+    recipe = stage_recipe(stage, profile, start)
+    return {(arm, seed): recipe.with_changes(data={"fim_rate": rate}, train={"seed": seed})
             for seed in seeds for arm, rate in (rates or RATES).items()}
 
 
@@ -107,10 +108,10 @@ _CORPORA: dict[str, tuple[Any, Any]] = {}
 def recipe_data(recipe: Any) -> tuple[Any, Any]:
     """The data config and the corpus (train and valid documents) a run of ``recipe`` reads (built once per recipe
     content in this process)."""
-    from codellama_lite.data import build_corpus, default_data_config
+    from codellama_lite.data import build_corpus
 
     if recipe.digest() not in _CORPORA:
-        config = default_data_config(recipe.train.seq_len, **{"seed": recipe.train.seed, **recipe.data})
+        config = recipe.data_config()
         _CORPORA[recipe.digest()] = config, build_corpus(config, progress=False)
     return _CORPORA[recipe.digest()]
 

@@ -13,7 +13,6 @@ The analysis of RoPE's frequencies lives in :mod:`codellama_lite.rope` and the c
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +21,8 @@ from typing import Any
 
 import torch
 
-from codellama_lite.config import ModelConfig
 from codellama_lite.model import Transformer
-from codellama_lite.rope import scaling_methods
+from codellama_lite.rope import CODE_LLAMA_ROPE_THETA, LLAMA2_ROPE_THETA, scaling_methods
 from codellama_lite.tokenizer import Tokenizer
 
 # -- models with other rotary settings ------------------------------------------------------------------------------
@@ -184,31 +182,32 @@ def retrieval_accuracy(model: Transformer, tokenizer: Tokenizer, texts: Sequence
 LCFT_FACTOR = 4  # the paper fine-tunes at 4x Llama 2's length: 4,096 -> 16,384
 
 
-def lcft_arms(base_theta: float = 1e4, factor: int = LCFT_FACTOR) -> dict[str, dict[str, Any]]:
+def lcft_arms(base_theta: float = LLAMA2_ROPE_THETA, factor: int = LCFT_FACTOR) -> dict[str, dict[str, Any]]:
     """Table 18's fine-tuning arms: the RoPE base and scaling each fine-tunes with (the first has no fine-tuning)."""
     return {
         "no LCFT": {"theta": base_theta, "rope_scaling": None, "finetune": False},
         f"LCFT, base {base_theta:g}": {"theta": base_theta, "rope_scaling": None, "finetune": True},
         f"LCFT, PI x{factor}": {"theta": base_theta, "rope_scaling": {"rope_type": "linear", "factor": float(factor)},
                                 "finetune": True},
-        "LCFT, base 1e6": {"theta": 1e6, "rope_scaling": None, "finetune": True},
+        "LCFT, base 1e6": {"theta": CODE_LLAMA_ROPE_THETA, "rope_scaling": None, "finetune": True},
     }
 
 
-def base_recipe(profile: str, theta: float = 1e4, overrides: dict[str, Any] | None = None) -> Any:
+def base_recipe(profile: str, theta: float = LLAMA2_ROPE_THETA, overrides: dict[str, Any] | None = None) -> Any:
     """The short-context base: the chain's ``base`` stage of ``profile`` (continuing its stand-in), with RoPE base
-    ``theta`` set only where the stage has another, so the cached base of chapters 2-3 is reused when it matches."""
+    ``theta`` set only where the stage trains with another, so the cached base of chapters 2-3 is reused when it
+    matches."""
     from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
-    from codellama_lite.train.loop import model_config
 
     start = stage_export(STAGES["base"].parent, profile, progress=False)
     recipe = stage_recipe("base", profile, start, overrides)
-    if model_config(recipe, recipe.tokenizer.vocab_size).rope_theta != theta:
-        recipe = stage_recipe("base", profile, start, {"init.rope_theta": theta, **(overrides or {})})
+    if recipe.model_shape().rope_theta != theta:
+        changes = {"rope_theta": float(theta)}
+        recipe = recipe.with_changes(init=changes, model=changes if recipe.model.rope_theta is not None else {})
     return recipe
 
 
-def train_base(profile: str, theta: float = 1e4, overrides: dict[str, Any] | None = None) -> Path:
+def train_base(profile: str, theta: float = LLAMA2_ROPE_THETA, overrides: dict[str, Any] | None = None) -> Path:
     """The exported short-context base model (:func:`base_recipe`), trained once through the cache."""
     from codellama_lite.pipeline.cache import trained
 
@@ -225,9 +224,9 @@ def lcft_recipes(base_dir: str | Path, profile: str, overrides: dict[str, Any] |
     from codellama_lite.train import load_recipe
 
     base_theta = read_config(base_dir).rope_theta
-    return {name: load_recipe("lcft", profile=profile, overrides={
-                "init.from": str(base_dir), "init.rope_theta": arm["theta"],
-                "init.rope_scaling": arm["rope_scaling"] or {}, **(overrides or {})})
+    recipe = load_recipe("lcft", profile=profile, overrides=overrides)
+    return {name: recipe.with_changes(init={"from": str(base_dir), "rope_theta": float(arm["theta"]),
+                                            "rope_scaling": arm["rope_scaling"] or {}})
             for name, arm in lcft_arms(base_theta).items() if arm["finetune"]}
 
 

@@ -67,13 +67,13 @@ def stage_names() -> list[str]:
 
 def stage_recipe(name: str, profile: str, parent_export: str | Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Recipe:
-    """The recipe of stage ``name`` for ``profile``, starting from ``parent_export`` (a previous stage's ``final/``)."""
+    """The recipe of stage ``name`` for ``profile`` with ``overrides`` (dotted, as ``--set`` takes them), starting from
+    ``parent_export`` (a previous stage's ``final/``)."""
     stage = STAGES.get(name)
-    values: dict[str, Any] = {"stage": name} if stage is not None and stage.recipe_name != name else {}
-    values.update(overrides or {})
-    if parent_export is not None:
-        values["init.from"] = str(parent_export)
-    return load_recipe(stage.recipe_name if stage is not None else name, profile, values)
+    recipe = load_recipe(stage.recipe_name if stage is not None else name, profile, overrides)
+    if stage is not None and stage.recipe_name != name:
+        recipe = recipe.with_changes(stage=name)
+    return recipe if parent_export is None else recipe.with_changes(init={"from": str(parent_export)})
 
 
 def stage_export(name: str, profile: str, *, progress: bool = True) -> Path:
@@ -87,10 +87,9 @@ def control_recipe(profile: str, parent_export: str | Path, overrides: dict[str,
     Only the data differ (sources and weights of the ``base`` recipe's profile; still no FIM, as the Python stage),
     so a difference between the two measures specialisation, not more training.
     """
-    base = load_recipe("base", profile)
-    values = {"stage": CONTROL_STAGE, "data.sources": base.data["sources"], "data.weights": base.data["weights"],
-              **(overrides or {})}
-    return stage_recipe("python", profile, parent_export, values)
+    base = load_recipe("base", profile).data
+    python = stage_recipe("python", profile, parent_export, overrides)
+    return python.with_changes(stage=CONTROL_STAGE, data={"sources": base.sources, "weights": base.weights})
 
 
 # -- running it ---------------------------------------------------------------------------------------------------------
@@ -119,25 +118,25 @@ def instruct_recipe(profile: str, parent_export: Path, data_folder: Path, varian
                     overrides: dict[str, Any] | None = None) -> Recipe:
     """The Instruct stage on self-instruct documents ``data_folder/<variant>`` (``filtered`` or ``unfiltered``)."""
     documents = data_folder / variant
-    values: dict[str, Any] = {"data.sources.instruct": [str(documents)]}
-    if variant != "filtered":
-        values["stage"] = f"instruct-{variant}"
+    recipe = stage_recipe("instruct", profile, parent_export, overrides)
+    data = recipe.data
+    sources, weights = {**data.sources, "instruct": [str(documents)]}, dict(data.weights)
     if not any(documents.glob("*.py")):
-        values.update(_rehearsal_only(profile, documents))
-    return stage_recipe("instruct", profile, parent_export, {**values, **(overrides or {})})
+        sources, weights = _rehearsal_only(sources, weights, documents)
+    stage = recipe.stage if variant == "filtered" else f"instruct-{variant}"
+    return recipe.with_changes(stage=stage, data={"sources": sources, "weights": weights})
 
 
-def _rehearsal_only(profile: str, documents: Path) -> dict[str, Any]:
-    """Overrides that drop an empty ``instruct`` source (a model too weak to pass any test, as in smoke runs): the
+def _rehearsal_only(sources: dict[str, list[str]], weights: dict[str, float],
+                    documents: Path) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """The mix without its empty ``instruct`` source (a model too weak to pass any test, as in smoke runs): the
     stage then trains on its rehearsal data alone, and says so."""
     import warnings
 
-    recipe = load_recipe("instruct", profile)
-    sources = {k: v for k, v in recipe.data["sources"].items() if k != "instruct"}
-    weights = {k: v for k, v in recipe.data["weights"].items() if k != "instruct"}
     warnings.warn(f"self-instruct kept no triplet ({documents} is empty): the instruct stage trains on its "
                   f"rehearsal data only", stacklevel=3)
-    return {"data.sources": sources, "data.weights": weights}
+    return ({k: v for k, v in sources.items() if k != "instruct"},
+            {k: v for k, v in weights.items() if k != "instruct"})
 
 
 def ancestors(name: str) -> list[str]:
@@ -204,7 +203,6 @@ class PlannedStage:
 def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> list[PlannedStage]:
     """The gpu profile's chain as SLURM + torchrun commands with tokens and A100-hours (:func:`costs.gpu_hours` at
     :data:`GPU_MFU`); the base stage starts from a Llama 2 7B folder (:data:`LLAMA2_PLACEHOLDER`)."""
-    from codellama_lite.config import ModelConfig
     from codellama_lite.costs import gpu_hours
 
     plan = []
@@ -214,8 +212,7 @@ def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> 
         recipe = stage_recipe(stage.name, "gpu")
         a = recipe.batch_arithmetic(nodes * gpus_per_node)
         tokens = a["tokens_per_step"] * recipe.train.max_steps
-        fields = dict(recipe.model)
-        config = ModelConfig.preset(fields.pop("preset"), vocab_size=recipe.tokenizer.vocab_size + 16, **fields)
+        config = recipe.model_shape()
         parent = LLAMA2_PLACEHOLDER if stage.parent == STANDIN else f"{runs_dir}/{stage.parent}/final"
         init = f" --set init.from={parent}" + (f" --set stage={stage.name}" if stage.recipe_name != stage.name else "")
         command = ""

@@ -31,8 +31,7 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.data import (PackedStream, build_corpus, default_data_config, train_tokenizer_for,
-                                 validation_sets)
+from codellama_lite.data import PackedStream, build_corpus, train_tokenizer_for, validation_sets
 from codellama_lite.support.fileio import write_checksums
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
@@ -80,7 +79,7 @@ class Run:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         self.dtype = _compute_dtype(self.cfg.dtype, world.device)
-        self.data_config = default_data_config(self.cfg.seq_len, **{"seed": self.cfg.seed, **recipe.data})
+        self.data_config = recipe.data_config()
         self.resolved = resolved_recipe(recipe, self.data_config)
         if folder.resuming:  # before the corpus is read: a different recipe is refused at once
             check_same_run(self.out, folder.saved_record(), {"recipe": self.resolved})
@@ -122,7 +121,7 @@ class Run:
         return Tokenizer(own)
 
     def _model_config(self) -> ModelConfig:
-        config = model_config(self.recipe, self.tokenizer.vocab_size)
+        config = self.recipe.model_shape(self.tokenizer.vocab_size)
         if config.vocab_size < self.tokenizer.vocab_size:
             raise ValueError(f"model.vocab_size = {config.vocab_size} cannot hold the tokenizer's "
                              f"{self.tokenizer.vocab_size} pieces ({self.out / 'tokenizer.model'})")
@@ -135,11 +134,7 @@ class Run:
             if model.config.vocab_size < self.tokenizer.vocab_size:
                 raise ValueError(f"{self.recipe.init.source}: model vocabulary {model.config.vocab_size} < "
                                  f"tokenizer's {self.tokenizer.vocab_size}")
-            if self.recipe.init.rope_theta > 0:
-                model.config = model.config.replace(rope_theta=self.recipe.init.rope_theta)
-            if self.recipe.init.rope_scaling:
-                model.config = model.config.replace(rope_scaling=dict(self.recipe.init.rope_scaling))
-            model.config = model.config.replace(max_seq_len=max(model.config.max_seq_len, self.cfg.seq_len))
+            model.config = self.recipe.model_shape()  # the export's, with [init]'s changes
             model.reset_rope(model.config.rope_theta, max_seq_len=model.config.max_seq_len)
         else:
             model = Transformer(self._model_config())
@@ -330,21 +325,14 @@ def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
 
 
-def model_config(recipe: Recipe, tokenizer_pieces: int) -> ModelConfig:
-    """The model a recipe asks for: its preset with the ``[model]`` fields over it, the vocabulary the tokenizer's
-    unless the recipe sets one, and a rotary table at least as long as the training sequences."""
-    fields = dict(recipe.model)
-    preset = fields.pop("preset", "toy")
-    config = ModelConfig.preset(preset, vocab_size=fields.pop("vocab_size", tokenizer_pieces), **fields)
-    return config.replace(max_seq_len=max(config.max_seq_len, recipe.train.seq_len))
-
-
 def dry_run(recipe: Recipe, world_size: int = 1) -> dict[str, Any]:
-    """Check a recipe without data or memory: the model built on ``meta``, its size and batch arithmetic."""
-    config = model_config(recipe, recipe.tokenizer.vocab_size + 16)  # + Code Llama's 16 extra pieces
+    """Check a recipe without data or memory: the model that trains (from scratch or from ``init.from``'s export)
+    built on ``meta``, its size and batch arithmetic."""
+    config = recipe.model_shape()
     model = Transformer(config, device="meta")
-    default_data_config(recipe.train.seq_len, **recipe.data)
+    recipe.data_config()
     arithmetic = recipe.batch_arithmetic(world_size)
     tokens = recipe.train.max_steps * arithmetic["tokens_per_step"]
     return {"parameters": model.num_params(), "tokens": tokens, **arithmetic,
-            "train_flops": flops_per_token(config, recipe.train.seq_len, training=True) * tokens}
+            "train_flops": flops_per_token(config, recipe.train.seq_len, training=True) * tokens,
+            "start": recipe.init.source or "scratch", "model": config.to_dict()}

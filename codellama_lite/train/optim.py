@@ -12,10 +12,10 @@ import math
 import torch
 from torch import nn
 
-from codellama_lite.train.recipe import OptimConfig
+from codellama_lite.train.recipe import OptimSection
 
 
-def lr_at(step: int, total_steps: int, optim: OptimConfig) -> float:
+def lr_at(step: int, total_steps: int, optim: OptimSection) -> float:
     """The learning rate of optimizer step ``step`` (1-based) in a run of ``total_steps``."""
     peak, floor = optim.lr, optim.lr * optim.min_lr_ratio
     if optim.warmup_steps and step <= optim.warmup_steps:
@@ -25,7 +25,7 @@ def lr_at(step: int, total_steps: int, optim: OptimConfig) -> float:
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
-def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, optim: OptimSection) -> torch.optim.AdamW:
     """AdamW over two groups: matrices (decayed) and vectors (norm gains, not decayed)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decayed = [p for p in params if p.dim() >= 2]

@@ -1,129 +1,284 @@
-"""Training recipes as plain data (Code Llama §2.2–2.6; docs/paper_facts.md §5): one TOML file per stage under ``configs/``.
+"""Training recipes as typed data (Code Llama §2.2–2.6; docs/paper_facts.md §5): one TOML file per stage in ``configs/``.
 
 A recipe file holds the stage's defaults and, under ``[profiles.NAME]``, what each profile changes::
 
     stage = "base"
-    [model]      preset = "toy"            # ModelConfig.preset name, then any ModelConfig field
-    [tokenizer]  vocab_size = 1000         # base pieces (+16 infilling pieces); or path = an existing tokenizer.model
-    [data]       ...                       # DataConfig fields (sources, weights, fim_rate, ...); seq_len is train's
+    [model]      preset = "toy"            # a ModelConfig preset, then any ModelConfig field over it
+    [tokenizer]  vocab_size = 1000         # base pieces (+16 added pieces); or path = an existing tokenizer.model
+    [data]       ...                       # DataSection keys (sources, weights, fim_rate, ...); seq_len is train's
     [optim]      lr = 3e-4 ...             # AdamW and the schedule
     [train]      seq_len, micro_batch, global_batch, max_steps, ...
-    [init]       from = ""                 # a previous stage's export (HF folder) to start from
+    [init]       from = ""                 # a previous stage's export (Hugging Face folder) to start from
     [profiles.smoke.train]  max_steps = 30
 
 :func:`load_recipe` merges the profile over the defaults, then ``--set KEY=VALUE`` overrides (``train.max_steps=10``),
-and checks every key and type: a misspelt key or a value of the wrong type fails naming the file and the key.
+and validates the result once against the sections below: a misspelt key or a value of the wrong type or range
+fails on one line naming the file, the profile and the dotted key. Code derives variants with
+:meth:`Recipe.with_changes`, validated the same way, and reads the model a recipe trains from
+:meth:`Recipe.model_shape`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import json
 import tomllib
-import types
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Self
 
-from codellama_lite.support.profiles import check_profile
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError,
+                      field_validator, model_validator)
+
+from codellama_lite.config import PRESETS, ModelConfig
+from codellama_lite.data.config import MIN_SEQ_LEN, DataConfig, DataSection
+from codellama_lite.rope import check_rope_scaling
+from codellama_lite.support.profiles import PROFILES, check_profile
+from codellama_lite.support.schema import Section, one_line
+from codellama_lite.tokenizer import EXTRA_PIECES
 
 CONFIG_DIR_NAME = "configs"
+DEFAULT_PRESET = "toy"
+# The keys of a model's shape: a stage that starts from an export must not ask for another one.
+SHAPE_KEYS = ("dim", "n_layers", "n_heads", "kv_heads", "hidden_dim", "norm_eps")
 
 
-@dataclass(frozen=True)
-class OptimConfig:
-    """AdamW with Llama 2's settings, linear warm-up then cosine decay to ``lr * min_lr_ratio`` (docs/paper_facts.md §5)."""
+class ModelSection(Section):
+    """``[model]``: a :data:`~codellama_lite.config.PRESETS` name and any :class:`ModelConfig` field over it.
 
-    lr: float = 3e-4
-    warmup_steps: int = 1000
-    min_lr_ratio: float = 1 / 30  # the paper's final LR is the peak / 30
-    weight_decay: float = 0.1  # on matrices only (norm gains are not decayed)
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float = 1.0
+    A key left out (None) is the preset's (:data:`DEFAULT_PRESET` when none is named); the vocabulary is the
+    tokenizer's unless set. A stage that starts from an export (``init.from``) trains the export's model: there
+    the section may only repeat what the export holds (:meth:`Recipe.model_shape` checks it).
+    """
+
+    preset: str | None = None
+    dim: PositiveInt | None = None
+    n_layers: PositiveInt | None = None
+    n_heads: PositiveInt | None = None
+    n_kv_heads: PositiveInt | None = None
+    vocab_size: PositiveInt | None = None
+    multiple_of: PositiveInt | None = None
+    ffn_dim_multiplier: PositiveFloat | None = None
+    ffn_dim: PositiveInt | None = None
+    norm_eps: PositiveFloat | None = None
+    rope_theta: PositiveFloat | None = None
+    max_seq_len: PositiveInt | None = None
+    rope_scaling: dict[str, Any] | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str | None) -> str | None:
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown preset; choose one of {', '.join(PRESETS)}")
+        return preset
+
+    @field_validator("rope_scaling")
+    @classmethod
+    def _valid_scaling(cls, scaling: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_rope_scaling(scaling, "rope_scaling") if scaling else scaling
+
+    def written(self) -> dict[str, Any]:
+        """The ModelConfig fields this section sets (preset excluded)."""
+        return {key: value for key, value in self.model_dump(exclude={"preset"}).items() if value is not None}
+
+    def over(self, start: ModelConfig) -> ModelConfig:
+        """``start`` with this section's preset shape (if named) and written fields over it."""
+        base = start
+        if self.preset is not None:
+            base = PRESETS[self.preset].replace(vocab_size=start.vocab_size)
+        fields = self.written()
+        if fields.keys() & {"multiple_of", "ffn_dim_multiplier"} and "ffn_dim" not in fields:
+            fields["ffn_dim"] = None  # the FFN width follows the rule again
+        return base.replace(**fields)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TokenizerSection(Section):
+    """``[tokenizer]``: the size of a tokenizer trained on the stage's corpus, or an existing one."""
+
+    vocab_size: PositiveInt = 1000  # base pieces; Code Llama's 16 added pieces (4 for infilling) come on top
+    path: str = ""  # an existing tokenizer.model instead of training one (a stage with init.from uses the export's)
+
+
+class OptimSection(Section):
+    """AdamW with Llama 2's settings, linear warm-up, cosine decay to ``lr * min_lr_ratio`` (paper_facts.md §5)."""
+
+    lr: PositiveFloat = 3e-4
+    warmup_steps: NonNegativeInt = 1000
+    min_lr_ratio: float = Field(1 / 30, ge=0.0, le=1.0)  # the paper's final LR is the peak / 30
+    weight_decay: NonNegativeFloat = 0.1  # on matrices only (norm gains are not decayed)
+    beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(0.95, ge=0.0, lt=1.0)
+    eps: PositiveFloat = 1e-8
+    grad_clip: NonNegativeFloat = 1.0  # 0: no clipping
+
+
+class TrainSection(Section):
     """Batch arithmetic, length, checkpoints and run-time choices.
 
     ``global_batch`` sequences make one optimizer step, split as ``micro_batch × accumulation × world size``, so a
     run's losses do not depend on how many processes share it.
     """
 
-    seq_len: int = 256
-    micro_batch: int = 8
-    global_batch: int = 8
-    max_steps: int = 100
-    checkpoint_every: int = 0  # 0: only at the end
-    keep_last: int = 2
-    eval_every: int = 0  # 0: only at the end
-    eval_windows: int = 16
+    seq_len: int = Field(256, ge=MIN_SEQ_LEN)
+    micro_batch: PositiveInt = 8
+    global_batch: PositiveInt = 8
+    max_steps: PositiveInt = 100
+    checkpoint_every: NonNegativeInt = 0  # 0: only at the end
+    keep_last: PositiveInt = 2
+    eval_every: NonNegativeInt = 0  # 0: only at the end
+    eval_windows: PositiveInt = 16
     seed: int = 0
     device: str = "auto"  # auto: cuda when available, else cpu
-    dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
     compile: bool = False
     cpu_kernels: bool = False  # opt-in oneDNN products for float32 CPU training (codellama_lite.accel; private
     # torch.ops.mkldnn operators, so never the default), one process only
-    threads: int = 0  # torch CPU threads; 0: torch's default
+    threads: NonNegativeInt = 0  # torch CPU threads; 0: torch's default
 
 
-@dataclass(frozen=True)
-class TokenizerConfig:
-    vocab_size: int = 1000  # base pieces; Code Llama's 16 extra pieces (4 for infilling) come on top
-    path: str = ""  # an existing tokenizer.model instead of training one ("init" uses the starting export's)
-
-
-@dataclass(frozen=True)
-class InitConfig:
+class InitSection(Section):
     """Where a stage starts: from scratch, or from a previous stage's export (``from``, a Hugging Face folder)."""
 
-    source: str = ""  # TOML key "from"
-    rope_theta: float = 0.0  # > 0: change RoPE's base at the start (long-context fine-tuning: 1e4 -> 1e6, §2.4)
+    source: str = Field("", alias="from")
+    rope_theta: NonNegativeFloat = 0.0  # > 0: the RoPE base to train with (long-context fine-tuning: 1e4 -> 1e6, §2.4)
     # non-empty: fine-tune with this Hugging Face rope_scaling (e.g. position interpolation, {rope_type = "linear",
-    # factor = 4.0}; Code Llama appendix G compares it with the base change); empty keeps the export's own
-    rope_scaling: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # factor = 4.0}; Code Llama appendix G compares it with the base change); empty keeps the starting model's
+    rope_scaling: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rope_scaling")
+    @classmethod
+    def _valid_scaling(cls, scaling: dict[str, Any]) -> dict[str, Any]:
+        return check_rope_scaling(scaling, "rope_scaling") or {} if scaling else scaling
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(Section):
     """One stage's complete, validated recipe for one profile."""
 
     stage: str
     profile: str
-    description: str
-    model: dict[str, Any]
-    tokenizer: TokenizerConfig
-    data: dict[str, Any]
-    optim: OptimConfig
-    train: TrainConfig
-    init: InitConfig
+    description: str = ""
+    model: ModelSection = Field(default_factory=ModelSection)
+    tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
+    data: DataSection = Field(default_factory=DataSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    init: InitSection = Field(default_factory=InitSection)
     source_file: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["init"] = {"from": values["init"].pop("source"), **values["init"]}
-        return values
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, profile: str) -> str:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile; choose one of {', '.join(PROFILES)}")
+        return profile
+
+    @model_validator(mode="after")
+    def _model_builds(self) -> Self:
+        """A stage from scratch: ``[model]`` must make a model (heads dividing the width, ...) before any data."""
+        if not self.init.source:
+            try:
+                self.model.over(PRESETS[DEFAULT_PRESET].replace(vocab_size=self.tokenizer.vocab_size + EXTRA_PIECES))
+            except ValueError as error:
+                raise ValueError(f"model: {error}") from None
+        return self
+
+    # -- views ---------------------------------------------------------------------------------------------------
+
+    def resolved(self) -> dict[str, Any]:
+        """Every key of the recipe, defaults included, as plain JSON values (``init.from`` under its TOML name);
+        the same recipe always gives the same dict, in the same order. :meth:`from_resolved` reads it back."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    to_dict = resolved
+
+    @classmethod
+    def from_resolved(cls, values: dict[str, Any]) -> "Recipe":
+        """The recipe of a :meth:`resolved` dict (e.g. a run's ``recipe.json``), validated."""
+        return _validate(values, values.get("source_file") or "recipe")
 
     def digest(self) -> str:
-        """A short hash of everything that decides the trained model (caches key on it)."""
-        values = self.to_dict()
+        """A short hash of everything that decides the trained model (caches key on it): the resolved recipe without
+        the file it was read from, so a default written out or left implicit hashes alike."""
+        values = self.resolved()
         values.pop("source_file")
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
+    def with_changes(self, **changes: Any) -> "Recipe":
+        """A validated variant: ``recipe.with_changes(data={"fim_rate": 0.0}, init={"from": folder})``.
+
+        A section given as a dict updates only the keys it names (``data.sources`` and ``data.weights`` are replaced
+        whole); a top-level value (``stage=``) or a section object replaces what was there.
+        """
+        values = self.resolved()
+        for key, value in changes.items():
+            if isinstance(value, Section):
+                value = value.model_dump(mode="json", by_alias=True)
+            elif isinstance(value, dict) and isinstance(values.get(key), dict):
+                value = {**values[key], **_toml_names(key, value)}
+            values[key] = value
+        return _validate(values, self._where())
+
+    def _where(self) -> str:
+        return f"{Path(self.source_file).name or self.stage} (profile {self.profile})"
+
+    # -- what it trains ------------------------------------------------------------------------------------------
+
+    def data_config(self) -> DataConfig:
+        """The data pipeline's settings: ``[data]`` with ``train.seq_len``, seeded by ``train.seed`` unless
+        ``data.seed`` is set."""
+        values = self.data.model_dump()
+        seed = self.train.seed if values.pop("seed") is None else self.data.seed
+        return DataConfig(**values, seq_len=self.train.seq_len, seed=seed)
+
+    def model_shape(self, tokenizer_pieces: int | None = None) -> ModelConfig:
+        """The model this recipe trains, derived in one place for the trainer, ``--dry-run`` and the GPU plan.
+
+        From scratch: the ``[model]`` section over the default preset, with the tokenizer's vocabulary
+        (``tokenizer_pieces``; by default ``[tokenizer] vocab_size`` + the 16 added pieces, or the size of
+        ``tokenizer.path``) unless the section sets one. From an export (``init.from``): the export's
+        ``config.json``. Then ``init.rope_theta`` and ``init.rope_scaling`` where set, and a rotary table at least
+        ``train.seq_len`` long. A ``[model]`` key that disagrees with the result is an error naming it.
+        """
+        if self.init.source:
+            from codellama_lite.interop import read_config
+
+            start = read_config(self.init.source)
+            origin = f"the stage starts from the export {self.init.source}, whose model trains"
+        else:
+            pieces = self._tokenizer_pieces() if tokenizer_pieces is None else tokenizer_pieces
+            start = self.model.over(PRESETS[DEFAULT_PRESET].replace(vocab_size=pieces))
+            origin = "[init] changes the model"
+        changes: dict[str, Any] = {"max_seq_len": max(start.max_seq_len, self.train.seq_len)}
+        if self.init.rope_theta > 0:
+            changes["rope_theta"] = self.init.rope_theta
+        if self.init.rope_scaling:
+            changes["rope_scaling"] = dict(self.init.rope_scaling)
+        shape = start.replace(**changes)
+        self._check_agrees(shape, origin)
+        return shape
+
+    def _tokenizer_pieces(self) -> int:
+        if self.tokenizer.path:
+            from codellama_lite.tokenizer import Tokenizer
+
+            return Tokenizer(self.tokenizer.path).vocab_size
+        return self.tokenizer.vocab_size + EXTRA_PIECES
+
+    def _check_agrees(self, shape: ModelConfig, origin: str) -> None:
+        """Every key ``[model]`` writes (its preset's shape included) must hold in ``shape``, the model that trains."""
+        asked = self.model.over(shape)
+        keys = SHAPE_KEYS if self.model.preset is not None or self.model.written() else ()
+        keys += tuple(key for key in ("vocab_size", "rope_theta", "rope_scaling") if key in self.model.written())
+        differ = [key for key in keys if getattr(asked, key) != getattr(shape, key)]
+        if differ:
+            found = ", ".join(f"{key} {getattr(asked, key)!r} (trains with {getattr(shape, key)!r})" for key in differ)
+            raise ValueError(f"{self._where()}: [model] asks for {found}, but {origin}; drop or correct those "
+                             "[model] keys")
+
     def with_train(self, **changes: Any) -> "Recipe":
-        """This recipe with ``[train]`` values changed (``None`` leaves a value as it is), checked as a file's are."""
+        """This recipe with ``[train]`` values changed (``None`` leaves a value as it is), validated as a file's are."""
         changes = {key: value for key, value in changes.items() if value is not None}
-        if not changes:
-            return self
-        where = "command line"
-        train = _typed(TrainConfig, {**dataclasses.asdict(self.train), **changes}, f"{where} [train]")
-        recipe = dataclasses.replace(self, train=train)
-        _check_numbers(recipe, Path(where))
-        return recipe
+        return self.with_changes(train=changes) if changes else self
 
     def batch_arithmetic(self, world_size: int = 1) -> dict[str, int]:
         """``micro_batch × seq_len × accumulation × world`` = tokens per optimizer step (nanoGPT prints this)."""
@@ -137,8 +292,8 @@ class Recipe:
                 "world_size": world_size, "tokens_per_step": train.global_batch * train.seq_len}
 
 
-SECTIONS = {"optim": OptimConfig, "train": TrainConfig, "tokenizer": TokenizerConfig, "init": InitConfig}
-TOP_LEVEL = {"stage", "description", "model", "data", "profiles", *SECTIONS}
+SECTIONS = ("model", "tokenizer", "data", "optim", "train", "init")
+FILE_KEYS = ("stage", "description", *SECTIONS, "profiles")  # what a recipe file may hold at its top level
 
 
 def config_dir() -> Path:
@@ -168,25 +323,43 @@ def recipe_path(name: str) -> Path:
 
 
 def load_recipe(name: str, profile: str | None = None, overrides: dict[str, Any] | list[str] | None = None) -> Recipe:
-    """The recipe ``name`` for ``profile`` (default ``$CODELLAMA_LITE_PROFILE`` or laptop), with ``overrides``:
-    a dict ``{"train.max_steps": 10}`` or ``--set`` strings ``["train.max_steps=10"]``."""
+    """The recipe ``name`` for ``profile`` (default ``$CODELLAMA_LITE_PROFILE`` or laptop), with ``overrides`` as a
+    user types them: ``--set`` strings ``["train.max_steps=10"]`` or a dict ``{"train.max_steps": 10}``."""
     path = recipe_path(name)
     profile = check_profile(profile)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from None
-    unknown = sorted(set(raw) - TOP_LEVEL)
+    unknown = sorted(set(raw) - set(FILE_KEYS))
     if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {unknown}; expected {sorted(TOP_LEVEL)}")
+        raise ValueError(f"{path}: unknown top-level key(s) {unknown}; expected some of {list(FILE_KEYS)}")
     profiles = raw.pop("profiles", {})
-    values = _merge(raw, profiles.get(profile, {}))
+    strange = sorted(set(profiles) - set(PROFILES))
+    if strange:
+        raise ValueError(f"{path}: unknown profile(s) {strange} under [profiles]; profiles are {', '.join(PROFILES)}")
+    values = _merge({"stage": path.stem, **raw}, profiles.get(profile, {}))
     for key, value in _parse_overrides(overrides).items():
-        _set_path(values, key, value, path)
-    return _build(values, profile, path)
+        _set_path(values, key, value)
+    return _validate({**values, "profile": profile, "source_file": str(path)}, f"{path.name} (profile {profile})")
+
+
+def _toml_names(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of ``section`` with each key under its TOML name (``init``'s ``source`` is ``from``)."""
+    field = Recipe.model_fields.get(section)
+    fields = field.annotation.model_fields if field is not None and isinstance(field.annotation, type) else {}
+    return {(fields[key].alias or key) if key in fields else key: value for key, value in values.items()}
+
+
+def _validate(values: dict[str, Any], where: str) -> Recipe:
+    try:
+        return Recipe.model_validate(values)
+    except ValidationError as error:
+        raise ValueError(f"{where}: {one_line(error, Recipe)}") from None
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, table by table; a profile's ``sources`` or ``weights`` replace the stage's whole."""
     merged = copy.deepcopy(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in ("sources", "weights"):
@@ -218,114 +391,20 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _set_path(values: dict[str, Any], key: str, value: Any, path: Path) -> None:
+def _set_path(values: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted ``key`` (``data.sources.instruct``) in ``values``; the schema then checks key and value."""
     section, _, name = key.partition(".")
     if not name:
         if section in ("stage", "description"):
             values[section] = value
             return
-        raise ValueError(f"override {key!r}: expected SECTION.KEY (sections: model, data, {', '.join(SECTIONS)})")
-    if section not in TOP_LEVEL - {"profiles", "stage", "description"}:
-        raise ValueError(f"override {key!r}: unknown section {section!r} in {path.name}")
+        raise ValueError(f"override {key!r}: expected SECTION.KEY (sections: {', '.join(SECTIONS)})")
+    if section not in SECTIONS:
+        raise ValueError(f"override {key!r}: unknown section {section!r}; sections are {', '.join(SECTIONS)}")
     target = values.setdefault(section, {})
     *parents, leaf = name.split(".")
     for parent in parents:
         target = target.setdefault(parent, {})
+        if not isinstance(target, dict):
+            raise ValueError(f"override {key!r}: {parent} is not a table")
     target[leaf] = value
-
-
-def _build(values: dict[str, Any], profile: str, path: Path) -> Recipe:
-    sections = {}
-    for name, cls in SECTIONS.items():
-        section = dict(values.get(name, {}))
-        if cls is InitConfig and "from" in section:
-            section["source"] = section.pop("from")
-        sections[name] = _typed(cls, section, f"{path.name} [{name}]")
-    model = dict(values.get("model", {}))
-    _check_model(model, path)
-    data = dict(values.get("data", {}))
-    _check_data(data, path)
-    recipe = Recipe(stage=str(values.get("stage", path.stem)), profile=profile,
-                    description=str(values.get("description", "")), model=model, data=data,
-                    source_file=str(path), **sections)
-    _check_numbers(recipe, path)
-    return recipe
-
-
-def _typed(cls: type, section: dict[str, Any], where: str) -> Any:
-    """``cls(**section)`` after checking every key exists and every value has the field's type."""
-    hints = get_type_hints(cls)
-    unknown = sorted(set(section) - set(hints))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(hints)}")
-    for key, value in section.items():
-        expected = hints[key]
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            section[key] = float(value)
-        elif not _has_type(value, expected):
-            raise ValueError(f"{where}: {key} = {value!r} should be {_type_name(expected)}")
-    return cls(**section)
-
-
-def _has_type(value: Any, expected: Any) -> bool:
-    origin = get_origin(expected)
-    if origin in (Union, types.UnionType):
-        return any(_has_type(value, arg) for arg in get_args(expected))
-    if origin is not None:  # a parametrized container such as dict[str, Any]: its kind is checked
-        return isinstance(value, origin)
-    if expected is type(None):
-        return value is None
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, expected)
-
-
-def _type_name(expected: Any) -> str:
-    return getattr(expected, "__name__", str(expected))
-
-
-def _check_model(model: dict[str, Any], path: Path) -> None:
-    from codellama_lite.config import PRESETS, ModelConfig
-
-    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    preset = model.get("preset", "toy")
-    if preset not in PRESETS:
-        raise ValueError(f"{path.name} [model]: preset = {preset!r} is not one of {', '.join(PRESETS)}")
-    unknown = sorted(set(model) - set(fields) - {"preset"})
-    if unknown:
-        raise ValueError(f"{path.name} [model]: unknown key(s) {unknown}; ModelConfig fields are {sorted(fields)}")
-
-
-def _check_data(data: dict[str, Any], path: Path) -> None:
-    """Every ``[data]`` key a :class:`DataConfig` field of the right type (an int where a float is asked is one)."""
-    from codellama_lite.data import DataConfig
-
-    hints = get_type_hints(DataConfig)
-    names = set(hints) - {"seq_len"}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{path.name} [data]: unknown key(s) {unknown}; expected some of {sorted(names)} "
-                         "(seq_len is set in [train])")
-    for key, value in data.items():
-        expected = hints[key]
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            data[key] = float(value)
-        elif not _has_type(value, expected):
-            raise ValueError(f"{path.name} [data]: {key} = {value!r} should be {_type_name(expected)}")
-
-
-def _check_numbers(recipe: Recipe, path: Path) -> None:
-    train, optim = recipe.train, recipe.optim
-    for key in ("seq_len", "micro_batch", "global_batch", "max_steps", "keep_last", "eval_windows"):
-        if getattr(train, key) <= 0:
-            raise ValueError(f"{path.name} [train]: {key} must be positive, got {getattr(train, key)}")
-    for key in ("checkpoint_every", "eval_every", "threads"):
-        if getattr(train, key) < 0:
-            raise ValueError(f"{path.name} [train]: {key} must be >= 0, got {getattr(train, key)}")
-    if train.dtype not in ("auto", "float32", "bfloat16"):
-        raise ValueError(f"{path.name} [train]: dtype = {train.dtype!r}; choose auto, float32 or bfloat16")
-    if optim.lr <= 0 or not 0 <= optim.min_lr_ratio <= 1 or optim.warmup_steps < 0 or optim.grad_clip < 0:
-        raise ValueError(f"{path.name} [optim]: lr must be > 0, min_lr_ratio in [0, 1], warmup_steps and "
-                         f"grad_clip >= 0; got {optim}")
-    if recipe.tokenizer.vocab_size <= 0:
-        raise ValueError(f"{path.name} [tokenizer]: vocab_size must be positive, got {recipe.tokenizer.vocab_size}")

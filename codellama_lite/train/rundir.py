@@ -22,7 +22,6 @@ exits with :class:`TrainingInterrupted` ("resume with --resume"); a second Ctrl-
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -219,8 +218,8 @@ def read_record(out: Path) -> dict[str, Any]:
 def resolved_recipe(recipe: Any, data_config: Any) -> dict[str, Any]:
     """Every setting of ``recipe`` with the defaults filled in: its sections as dataclasses, the data section as the
     :class:`DataConfig` it resolves to (sources, weights and every default)."""
-    values = recipe.to_dict()
-    values["data"] = json.loads(json.dumps(dataclasses.asdict(data_config)))
+    values = recipe.resolved()
+    values["data"] = data_config.model_dump(mode="json")
     return values
 
 

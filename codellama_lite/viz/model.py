@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from codellama_lite.config import PAPER_PARAMS_B, ModelConfig, param_count
+from codellama_lite.rope import LLAMA2_ROPE_THETA
 
 
 def param_breakdown(config: ModelConfig) -> dict[str, int]:
@@ -143,7 +144,7 @@ def plot_rmsnorm_scale(dim: int = 64, seed: int = 0):
     return fig
 
 
-def plot_rope(head_dim: int = 64, theta: float = 10_000.0, positions: int = 16, seed: int = 0):
+def plot_rope(head_dim: int = 64, theta: float = LLAMA2_ROPE_THETA, positions: int = 16, seed: int = 0):
     """RoPE, seen twice. Left: one pair of a query vector turned by position (the fastest pair, a slower one).
     Right: the score ``rope(q, m) · rope(k, n)`` against the distance ``n - m`` for several query positions ``m``;
     the curves lie on top of each other, because the score depends only on the distance."""
