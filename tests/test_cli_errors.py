@@ -41,7 +41,7 @@ CASES = [
     (["data", "stats", "nothere"], "nothere"),
     (["data", "toyworld", "--out", "adir", "--count", "2"], "adir: is a folder"),
     (["train", "--recipe", "base", "--profile", "smoke", "--set", "data.fim_rate=abc", "--out", "r"],
-     "fim_rate = 'abc' should be float"),
+     "data.fim_rate = 'abc': Input should be a valid number"),
     (["train", "--recipe", "base", "--profile", "smoke", "--checkpoint-every", "-1", "--out", "r"],
      "--checkpoint-every must be >= 0"),
     (["train", "--recipe", "base", "--profile", "smoke", "--out", "afile"], "afile is a file"),
