@@ -147,7 +147,7 @@ class Run:
             if self.recipe.init.rope_scaling:
                 model.config = model.config.replace(rope_scaling=dict(self.recipe.init.rope_scaling))
             model.config = model.config.replace(max_seq_len=max(model.config.max_seq_len, self.cfg.seq_len))
-            model.reset_rope(model.config.rope_theta, max_seq_len=model.config.max_seq_len)
+            model.reset_rope()
         else:
             model = Transformer(self._model_config())
         self.model_config = model.config
@@ -253,7 +253,7 @@ class Run:
         if self.world.main:
             plain = Transformer(self.model_config, device="meta")
             plain.load_state_dict({k: v.detach().float().cpu() for k, v in state.items()}, assign=True)
-            plain.reset_rope(self.model_config.rope_theta, max_seq_len=self.model_config.max_seq_len)
+            plain.reset_rope()
             partial = self.out / ".final.partial"
             shutil.rmtree(partial, ignore_errors=True)
             export_hf(plain, partial)
