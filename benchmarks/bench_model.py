@@ -11,7 +11,7 @@ vocabulary 4,096, rope_theta 1e6 (the ``small`` preset); float32 on CPU with 2 t
 * ``--compile``: also time ours with ``torch.compile``: the training forward + loss, and decoding with
   ``generate(..., compile=True)`` (compilation excluded, reported separately; transformers stays uncompiled).
 * Layout (``--only layout``): our inference weight layouts (``plain`` F.linear, ``transposed`` copy, oneDNN
-  ``packed`` copy; see :class:`codellama_lite.model.Linear`): one step's 33 matrix products alone, then generation.
+  ``packed`` copy; see :class:`codellama_lite.accel.OneDNNLinear`): one step's matrix products alone, then generation.
 * Products (``--only products``): the three matrix products of training each linear layer (forward, grad_input,
   grad_weight) at the training shapes, MKL (what ``F.linear``'s autograd runs) against oneDNN (what our ``Linear``
   runs in training; see :class:`codellama_lite.model.Linear`), alternating, medians.
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.accel import OneDNNLinear as Linear, drop_inference_weights, use_cpu_kernels, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
+from codellama_lite.accel import OneDNNLinear as Linear, copies_current, drop_inference_weights, use_cpu_kernels, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
 from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig.preset("small")
@@ -205,7 +205,7 @@ def _compare_generation(ours: Transformer, twin, rounds: int, new_tokens: int, p
 
 
 def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
-    """Our inference weight layouts (:class:`codellama_lite.model.Linear`): first the 33 matrix products of one step
+    """Our inference weight layouts (:class:`codellama_lite.accel.OneDNNLinear`): first the matrix products of one step
     alone (every linear layer once, in model order, at 1, 8 and 256 rows), then whole greedy generation."""
     from codellama_lite.generate import generate
 
@@ -242,7 +242,8 @@ def bench_layout(rounds: int, new_tokens: int, prompt_len: int) -> None:
                 for layout in layouts:
                     Linear.inference_layout = layout
                     start = time.perf_counter()
-                    tokens[layout] = [c.tokens for c in generate(model, prompts, new_tokens)]
+                    with copies_current(model):  # refreshed once per generation, then used unchecked
+                        tokens[layout] = [c.tokens for c in generate(model, prompts, new_tokens)]
                     times[layout].append(time.perf_counter() - start)
             speeds = {layout: batch * new_tokens / statistics.median(t) for layout, t in times.items()}
             print(f"  batch {batch}: " + "  ".join(

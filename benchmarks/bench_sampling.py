@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from codellama_lite.accel import use_cpu_kernels
+from codellama_lite.accel import copies_current, use_cpu_kernels
 from codellama_lite.config import ModelConfig
 from codellama_lite.generate import generate, sample_many
 from codellama_lite.interop import to_transformers
@@ -121,6 +121,12 @@ def main() -> None:
     if args.cpu_kernels:
         use_cpu_kernels(ours)
         weights += "; ours with the opt-in CPU kernels"
+    with copies_current(ours):  # the weights do not change while we sample (a no-op without the CPU kernels)
+        report(args, ours, twin, prompt, weights)
+
+
+def report(args: argparse.Namespace, ours: Transformer, twin, prompt: list[int], weights: str) -> None:
+    """Time ours and transformers, interleaved, and print the speeds and their ratio."""
     runs = {"ours (sample_many)": lambda: run_ours(ours, prompt, args.n, args.new),
             "transformers": lambda: run_transformers(twin, prompt, args.n, args.new)}
     for run in runs.values():  # warm-up: first-call costs (allocations, kernel selection)

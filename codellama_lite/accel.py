@@ -8,8 +8,8 @@ plain, and batched sampling ran 1.96x transformers' speed against 2.13x plain (`
 --cpu-kernels``, ``benchmarks/bench_sampling.py --cpu-kernels``). Hence opt-in: ``train.cpu_kernels = true`` in a
 recipe, or :func:`use_cpu_kernels` on a built model, which swaps its ``nn.Linear`` layers for :class:`OneDNNLinear`
 (same parameter objects, same state dict), the way torchtitan applies compile or FSDP2 from outside the model;
-:func:`copies_current` lets generation use the layers' cached inference weights unchecked (a no-op for a model
-without them).
+:func:`copies_current`, entered by a caller around generation, lets the layers use their cached inference weights
+unchecked (a no-op for a model without them); :mod:`codellama_lite.generate` itself never enters it.
 
 oneDNN's linear kernel is reached through ``torch.ops.mkldnn`` operators, which are private — the reason this module
 is never on the default path: :func:`available` checks that they exist, and where they do not (another PyTorch
@@ -122,8 +122,8 @@ class OneDNNLinear(nn.Linear):
 
     The copy is made on first use and made again whenever the weight is replaced or changed in place (its address or
     version counter moves), so generating after training is exact; ``.to()`` and the like drop it. Checking it costs a
-    tenth of an eager decoding step at batch 1, so inside :func:`copies_current` (entered by
-    :func:`codellama_lite.generate.generate`) this layer's copy is refreshed once and then used unchecked. The flag
+    tenth of an eager decoding step at batch 1, so inside :func:`copies_current` (which a caller may enter around
+    generation) this layer's copy is refreshed once and then used unchecked. The flag
     is per layer: another model's layers keep checking theirs.
     """
 

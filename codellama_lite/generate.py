@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from codellama_lite.accel import copies_current
 from codellama_lite.model import KVCache, Transformer
+from codellama_lite.rope import rope_type
 
 
 class TokenizerLike(Protocol):
@@ -109,8 +109,13 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     the loop ends when every row has stopped. ``compile=True`` decodes with :func:`compiled_decode_step` (the same
     tokens; the first call per model and batch size spends 3-8 seconds compiling and then fuses everything between
     the matrix products; a model given the opt-in CPU kernels of :mod:`codellama_lite.accel` keeps their products).
+    It needs frequencies fixed for the whole run, which dynamic NTK scaling, whose frequencies change with the length,
+    does not have.
     """
     _check_options(max_new_tokens, top_p, stop_strings, tokenizer)
+    if compile and rope_type(model.config.rope_scaling) == "dynamic":
+        raise ValueError("compile=True decodes with fixed RoPE frequencies; dynamic NTK scaling recomputes them as the "
+                         "input grows: generate with compile=False")
     device = model.output.weight.device
     tokens, mask = left_pad(prompts, pad_id, device)
     batch, prompt_len = tokens.shape
@@ -121,12 +126,11 @@ def generate(model: Transformer, prompts: Sequence[Sequence[int]], max_new_token
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
 
     cache = model.new_cache(batch, prompt_len + max_new_tokens)
-    with copies_current(model):  # the weights cannot change while we generate
-        logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
-        advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
-                   if compile else _eager_steps(model, cache, full_mask))
-        return _decode(logits, advance, lambda logits, _: sample_next(logits, temperature, top_p, generator),
-                       max_new_tokens, stops, stop_strings, tokenizer, pad_id)
+    logits = model(tokens, cache=cache, attention_mask=_mask_upto(full_mask, prompt_len), last_only=True)[:, -1]
+    advance = (_compiled_steps(model, cache, full_mask if padded else mask.new_ones(batch, cache.max_len))
+               if compile else _eager_steps(model, cache, full_mask))
+    return _decode(logits, advance, lambda logits, _: sample_next(logits, temperature, top_p, generator),
+                   max_new_tokens, stops, stop_strings, tokenizer, pad_id)
 
 
 def _check_options(max_new_tokens: int, top_p: float, stop_strings: Sequence[str],
@@ -176,8 +180,6 @@ def _eager_steps(model: Transformer, cache: KVCache,
 def _compiled_steps(model: Transformer, cache: KVCache, real: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """:func:`_eager_steps` through :func:`compiled_decode_step`."""
     decode_step = compiled_decode_step()
-    if model.rope_cos.shape[0] < cache.max_len:  # the compiled step cannot grow the table
-        model.reset_rope(inv_freq=model.inv_freq, max_seq_len=cache.max_len)
 
     def advance(tokens: torch.Tensor) -> torch.Tensor:
         slot = torch.tensor([cache.length], device=tokens.device)
@@ -265,19 +267,18 @@ def sample_many(model: Transformer, prompt: Sequence[int], n: int, max_new_token
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
     prefix = model.new_cache(1, tokens.shape[1] + max_new_tokens)
     completions: list[Completion] = []
-    with copies_current(model):
-        first = model(tokens, cache=prefix, last_only=True)[:, -1]
-        for start in range(0, n, batch_size):
-            rows = seeds[start:start + batch_size]
-            cache = _copy_rows(model, prefix, len(rows))
+    first = model(tokens, cache=prefix, last_only=True)[:, -1]
+    for start in range(0, n, batch_size):
+        rows = seeds[start:start + batch_size]
+        cache = _copy_rows(model, prefix, len(rows))
 
-            def choose(logits: torch.Tensor, step: int, rows: list[int] = rows) -> torch.Tensor:
-                if temperature <= 0:
-                    return logits.argmax(dim=-1)
-                return sample_with(logits, temperature, top_p, row_uniforms(rows, step).to(logits.device))
+        def choose(logits: torch.Tensor, step: int, rows: list[int] = rows) -> torch.Tensor:
+            if temperature <= 0:
+                return logits.argmax(dim=-1)
+            return sample_with(logits, temperature, top_p, row_uniforms(rows, step).to(logits.device))
 
-            completions += _decode(first.expand(len(rows), -1), _eager_steps(model, cache, None), choose,
-                                   max_new_tokens, stops, stop_strings, tokenizer, pad_id)
+        completions += _decode(first.expand(len(rows), -1), _eager_steps(model, cache, None), choose,
+                               max_new_tokens, stops, stop_strings, tokenizer, pad_id)
     return completions
 
 

@@ -7,8 +7,8 @@
 * **Hugging Face** (``config.json`` + ``model.safetensors``, or shards listed in ``model.safetensors.index.json``), as
   ``transformers.LlamaForCausalLM`` reads and writes it: half-split RoPE, like this model, so no permutation.
 
-This model fuses ``wq|wk|wv`` into ``wqkv`` and ``w1|w3`` into ``w13`` (see :mod:`codellama_lite.model`); the
-converters split and join them. Round trips are exact (pure copies and permutations). Large checkpoints are loaded
+This model names its tensors as Meta does, so the Meta converters only permute the RoPE rows of ``wq``/``wk`` and the
+Hugging Face ones only rename. Round trips are exact (pure copies and permutations). Large checkpoints are loaded
 without a second copy: the model is built on the ``meta`` device and the loaded tensors are assigned to it.
 """
 
@@ -39,27 +39,26 @@ class CheckpointFormat:
     description: str
     layer: str
     global_names: dict[str, str]  # ours -> theirs: embedding, final norm, output
-    projections: tuple[str, ...]  # their wq, wk, wv, w1 (gate), w3 (up): our fused wqkv and w13, split
-    layer_names: dict[str, str]  # ours -> theirs: the other per-layer tensors
+    layer_names: dict[str, str]  # ours -> theirs: every per-layer tensor
     interleaved_rope: bool  # wq/wk rows pair neighbours (Meta) rather than halves (ours, Hugging Face)
 
 
 META = CheckpointFormat(
     "Meta checkpoint", "layers.{}.",
     {name: name for name in ("tok_embeddings.weight", "norm.weight", "output.weight")},
-    ("attention.wq.weight", "attention.wk.weight", "attention.wv.weight", "feed_forward.w1.weight",
-     "feed_forward.w3.weight"),
-    {name: name for name in ("attention_norm.weight", "ffn_norm.weight", "attention.wo.weight",
-                             "feed_forward.w2.weight")},
+    {name: name for name in ("attention_norm.weight", "attention.wq.weight", "attention.wk.weight",
+                             "attention.wv.weight", "attention.wo.weight", "ffn_norm.weight",
+                             "feed_forward.w1.weight", "feed_forward.w2.weight", "feed_forward.w3.weight")},
     interleaved_rope=True)
 HF = CheckpointFormat(
     "Hugging Face checkpoint", "model.layers.{}.",
     {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
      "output.weight": "lm_head.weight"},
-    ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "mlp.gate_proj.weight",
-     "mlp.up_proj.weight"),
-    {"attention_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
-     "attention.wo.weight": "self_attn.o_proj.weight", "feed_forward.w2.weight": "mlp.down_proj.weight"},
+    {"attention_norm.weight": "input_layernorm.weight", "attention.wq.weight": "self_attn.q_proj.weight",
+     "attention.wk.weight": "self_attn.k_proj.weight", "attention.wv.weight": "self_attn.v_proj.weight",
+     "attention.wo.weight": "self_attn.o_proj.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+     "feed_forward.w1.weight": "mlp.gate_proj.weight", "feed_forward.w2.weight": "mlp.down_proj.weight",
+     "feed_forward.w3.weight": "mlp.up_proj.weight"},
     interleaved_rope=False)
 
 # Meta's model-parallel split dimension of each tensor kind (None: replicated on every rank).
@@ -73,18 +72,14 @@ META_SHARD_DIM: dict[str, int | None] = {
 # -- the tensors themselves: our state dict <-> a format's state dict ---------------------------------------------
 
 def to_format(state: StateDict, config: ModelConfig, fmt: CheckpointFormat) -> StateDict:
-    """Our tensors under ``fmt``'s names: ``wqkv`` and ``w13`` split, ``wq``/``wk`` rows permuted where its RoPE pairs
-    are interleaved."""
+    """Our tensors under ``fmt``'s names, ``wq``/``wk`` rows permuted where its RoPE pairs are interleaved."""
     out = {theirs: state[ours] for ours, theirs in fmt.global_names.items()}
-    sizes = [config.n_heads * config.head_dim, config.kv_heads * config.head_dim, config.kv_heads * config.head_dim]
     for i in range(config.n_layers):
         ours, theirs = f"layers.{i}.", fmt.layer.format(i)
-        q, k, v = state[ours + "attention.wqkv.weight"].split(sizes, dim=0)
+        layer = {name: state[ours + name] for name in fmt.layer_names}
         if fmt.interleaved_rope:
-            q, k = half_split_to_interleaved(q, config.n_heads), half_split_to_interleaved(k, config.kv_heads)
-        w1, w3 = state[ours + "feed_forward.w13.weight"].chunk(2, dim=0)
-        out.update({theirs + name: tensor for name, tensor in zip(fmt.projections, (q, k, v, w1, w3))})
-        out.update({theirs + their_name: state[ours + our_name] for our_name, their_name in fmt.layer_names.items()})
+            layer = _permute_rope_rows(layer, config, half_split_to_interleaved)
+        out.update({theirs + fmt.layer_names[name]: tensor for name, tensor in layer.items()})
     return {name: tensor.contiguous() for name, tensor in out.items()}
 
 
@@ -94,13 +89,18 @@ def from_format(state: StateDict, config: ModelConfig, fmt: CheckpointFormat, so
     out = {ours: get(theirs) for ours, theirs in fmt.global_names.items()}
     for i in range(config.n_layers):
         ours, theirs = f"layers.{i}.", fmt.layer.format(i)
-        q, k, v, w1, w3 = (get(theirs + name) for name in fmt.projections)
+        layer = {name: get(theirs + their_name) for name, their_name in fmt.layer_names.items()}
         if fmt.interleaved_rope:
-            q, k = interleaved_to_half_split(q, config.n_heads), interleaved_to_half_split(k, config.kv_heads)
-        out[ours + "attention.wqkv.weight"] = torch.cat((q, k, v), dim=0)
-        out[ours + "feed_forward.w13.weight"] = torch.cat((w1, w3), dim=0)
-        out.update({ours + our_name: get(theirs + their_name) for our_name, their_name in fmt.layer_names.items()})
+            layer = _permute_rope_rows(layer, config, interleaved_to_half_split)
+        out.update({ours + name: tensor for name, tensor in layer.items()})
     return out
+
+
+def _permute_rope_rows(layer: StateDict, config: ModelConfig,
+                       permute: Callable[[torch.Tensor, int], torch.Tensor]) -> StateDict:
+    """One layer's tensors (our names) with the rows of ``wq`` and ``wk`` permuted per head by ``permute``."""
+    heads = {"attention.wq.weight": config.n_heads, "attention.wk.weight": config.kv_heads}
+    return {name: permute(tensor, heads[name]) if name in heads else tensor for name, tensor in layer.items()}
 
 
 def _getter(state: StateDict, source: str) -> Callable[[str], torch.Tensor]:
@@ -139,7 +139,7 @@ def load_into_model(state: StateDict, config: ModelConfig, source: str, device: 
     model = Transformer(config, device="meta")
     check_tensors(state, model.state_dict(), source)
     model.load_state_dict(state, assign=True)
-    model.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)  # the rotary tables were on `meta` too
+    model.reset_rope()  # the rotary tables were on `meta` too
     return model.to(device=device, dtype=dtype)
 
 

@@ -9,15 +9,13 @@
 * **SwiGLU** feed-forward ``w2(silu(w1 x) * w3 x)`` with Llama's width rule (:attr:`ModelConfig.hidden_dim`).
 * No biases anywhere; the output layer is not tied to the embedding.
 
-Two engineering choices, neither of which changes the mathematics:
+RoPE uses the half-split layout (pairs ``(i, i + head_dim/2)``, as Hugging Face); see :mod:`codellama_lite.rope`. The
+projections are named and shaped as in Meta's reference (``wq``, ``wk``, ``wv``, ``wo``; ``w1``, ``w2``, ``w3``), so
+:mod:`codellama_lite.interop` only renames them (and permutes RoPE rows for Meta's layout).
 
-* ``wq``, ``wk``, ``wv`` are stored as one matrix ``wqkv`` (rows in that order), and ``w1``, ``w3`` as one ``w13``:
-  one matrix product instead of three (two), which is faster for small widths. :mod:`codellama_lite.interop` splits
-  them again for the Meta and Hugging Face formats.
-* RoPE uses the half-split layout (pairs ``(i, i + head_dim/2)``, as Hugging Face); see :mod:`codellama_lite.rope`.
-
-Speed (``torch.compile``, FSDP2, mixed precision, CPU kernels) is applied to a built model from outside
-(:mod:`codellama_lite.accel`, :mod:`codellama_lite.train`); nothing here depends on it.
+Speed (``torch.compile``, FSDP2, mixed precision, fused projections, CPU kernels) is applied to a built model from
+outside (:mod:`codellama_lite.accel`, :mod:`codellama_lite.train`); nothing here depends on it. Plotting aids such as
+attention maps live in :mod:`codellama_lite.viz.model`.
 
 For incremental decoding a :class:`KVCache` keeps every layer's keys and values in preallocated tensors; batches of
 prompts of different lengths are left-padded and described by an ``attention_mask`` (1 = real token), from which each
@@ -27,6 +25,7 @@ row's positions are derived.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import torch
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.rope import apply_rope, dynamic_rescale_length, rope_cos_sin, scaled_inv_freq
+from codellama_lite.rope import apply_rope, dynamic_scaled_length, rope_tables
 
 
 class RMSNorm(nn.Module):
@@ -52,18 +51,6 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         normed = F.rms_norm(x.float(), self.weight.shape, eps=self.eps)  # the formula above, as one fused kernel
         return normed.type_as(x) * self.weight
-
-
-def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
-    """Grouped-query attention: repeat each key/value head ``n_rep`` times, ``(b, kv, t, d) -> (b, kv * n_rep, t, d)``.
-
-    Query head ``h`` then meets key/value head ``h // n_rep``. (The model itself asks ``scaled_dot_product_attention``
-    to do this broadcast without copying, ``enable_gqa=True``; this function states what that means.)
-    """
-    if n_rep == 1:
-        return x
-    batch, kv_heads, seq, head_dim = x.shape
-    return x[:, :, None].expand(batch, kv_heads, n_rep, seq, head_dim).reshape(batch, kv_heads * n_rep, seq, head_dim)
 
 
 class KVCache:
@@ -117,19 +104,19 @@ class Attention(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.kv_heads, config.head_dim
-        self.wqkv = nn.Linear(config.dim, (self.n_heads + 2 * self.n_kv_heads) * self.head_dim, bias=False)
+        self.wq = nn.Linear(config.dim, self.n_heads * self.head_dim, bias=False)
+        self.wk = nn.Linear(config.dim, self.n_kv_heads * self.head_dim, bias=False)
+        self.wv = nn.Linear(config.dim, self.n_kv_heads * self.head_dim, bias=False)
         self.wo = nn.Linear(self.n_heads * self.head_dim, config.dim, bias=False)
 
     def project(self, x: torch.Tensor, cos: torch.Tensor,
                 sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rotated queries ``(batch, n_heads, seq, head_dim)``, rotated keys and values ``(batch, n_kv_heads, ...)``."""
         batch, seq, _ = x.shape
-        # Queries, keys and values in one product; heads move to dimension 1: (batch, heads, seq, head_dim).
-        qkv = self.wqkv(x).view(batch, seq, self.n_heads + 2 * self.n_kv_heads, self.head_dim).transpose(1, 2)
-        # Queries and keys share their positions, so one rotation serves both; values are not rotated.
-        qk = apply_rope(qkv[:, : self.n_heads + self.n_kv_heads], cos, sin)
-        q, k = qk.split((self.n_heads, self.n_kv_heads), dim=1)
-        return q, k, qkv[:, self.n_heads + self.n_kv_heads:]
+        q = self.wq(x).view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.wk(x).view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.wv(x).view(batch, seq, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v  # values are not rotated
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
                 causal: bool, cache: KVCache | KVSlot | None = None, layer: int = 0) -> torch.Tensor:
@@ -144,16 +131,16 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """SwiGLU (Shazeer, 2020): ``w2(silu(w1 x) * w3 x)``; ``w1`` (gate) and ``w3`` (up) stored as one ``w13``."""
+    """SwiGLU (Shazeer, 2020): ``w2(silu(w1 x) * w3 x)``, ``w1`` the gate and ``w3`` the up projection."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.w13 = nn.Linear(config.dim, 2 * config.hidden_dim, bias=False)
+        self.w1 = nn.Linear(config.dim, config.hidden_dim, bias=False)
         self.w2 = nn.Linear(config.hidden_dim, config.dim, bias=False)
+        self.w3 = nn.Linear(config.dim, config.hidden_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.w13(x).chunk(2, dim=-1)
-        return self.w2(F.silu(gate) * up)
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
 class TransformerBlock(nn.Module):
@@ -189,30 +176,38 @@ class Transformer(nn.Module):
             self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
             if dtype is not None:
                 self.to(dtype)
-            self.reset_rope(config.rope_theta, max_seq_len=config.max_seq_len)
+            self.reset_rope()
             self.init_weights()
 
     # -- set-up ----------------------------------------------------------------------------------------------------
 
-    def reset_rope(self, theta: float | None = None, inv_freq: torch.Tensor | None = None,
-                   max_seq_len: int | None = None, seq_len: int | None = None) -> None:
-        """(Re)build the rotary tables from a base ``theta`` or from explicit frequencies ``inv_freq``.
+    def reset_rope(self) -> None:
+        """(Re)compute the rotary tables ``rope_cos``, ``rope_sin`` ``(max_seq_len, head_dim)`` from ``self.config``.
 
-        Long-context fine-tuning changes the base from 1e4 to 1e6 (Code Llama §2.4). From a base, the frequencies are
-        rescaled by ``config.rope_scaling`` (:func:`codellama_lite.rope.scaled_inv_freq`; ``seq_len`` is the input
-        length dynamic NTK scales for) and its attention factor multiplies cos and sin, as in transformers. Explicit
-        ``inv_freq`` keep the current attention factor (extending a table).
+        Called on construction; call it again after changing the config's ``rope_theta`` (long-context fine-tuning
+        raises the base from 1e4 to 1e6, Code Llama §2.4), ``rope_scaling`` or ``max_seq_len``, or after assigning
+        weights to a model built on ``meta``. :meth:`forward` only reads them (see :meth:`rope`).
         """
-        if inv_freq is None:
-            inv_freq, self.rope_attention_factor = scaled_inv_freq(
-                self.config.head_dim, theta or self.config.rope_theta, self.config.rope_scaling, seq_len)
-            inv_freq, self.rope_seq_len = inv_freq.to(self.output.weight.device), seq_len
-        length = max_seq_len or self.rope_cos.shape[0]
-        positions = torch.arange(length, device=inv_freq.device)
-        cos, sin = rope_cos_sin(inv_freq, positions, self.output.weight.dtype, self.rope_attention_factor)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        weight = self.output.weight
+        cos, sin = rope_tables(self.config.head_dim, self.config.rope_theta, self.config.rope_scaling,
+                               self.config.max_seq_len, device=weight.device, dtype=weight.dtype)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+
+    def rope(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin tables ``(at least length, head_dim)`` for the positions ``0 .. length - 1`` of one input.
+
+        Inputs up to ``max_seq_len`` read the tables of :meth:`reset_rope`. A longer input, or a dynamic-NTK input
+        longer than the original length (whose frequencies depend on its length,
+        :func:`codellama_lite.rope.dynamic_scaled_length`), gets tables made for it by a function outside the module,
+        which keeps the last few: the model's state is the same after any input.
+        """
+        scaled_for = dynamic_scaled_length(self.config.rope_scaling, length)
+        if scaled_for is None and length <= self.rope_cos.shape[0]:
+            return self.rope_cos, self.rope_sin
+        if scaled_for is None:
+            length = 1 << (length - 1).bit_length()  # powers of two: a growing input reuses one table
+        return _rope_tables(self.config, length, scaled_for, self.rope_cos.device, self.rope_cos.dtype)
 
     @torch.no_grad()
     def init_weights(self, std: float = 0.02) -> None:
@@ -278,7 +273,8 @@ class Transformer(nn.Module):
         """
         allowed = real.bool() & (torch.arange(cache.max_len, device=tokens.device) <= slot)
         positions = allowed.sum(-1, keepdim=True) - 1
-        cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        cos_table, sin_table = self.rope(cache.max_len)
+        cos, sin = cos_table[positions].unsqueeze(1), sin_table[positions].unsqueeze(1)
         mask = allowed[:, None, None, :]
         writer = cache.at(slot)
         h = self.tok_embeddings(tokens)
@@ -288,17 +284,12 @@ class Transformer(nn.Module):
 
     def _rope_for(self, start: int, seq: int, positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin for this chunk: ``(seq, head_dim)`` for shared positions, ``(batch, 1, seq, head_dim)`` per row."""
-        needed = start + seq if positions is None else int(positions.max()) + 1
-        rescale = dynamic_rescale_length(self.config.rope_scaling, self.rope_seq_len, needed)
-        if rescale is not None:  # dynamic NTK: new frequencies for a longer (or again short) input
-            self.reset_rope(seq_len=rescale, max_seq_len=max(needed, self.rope_cos.shape[0]))
-        elif needed > self.rope_cos.shape[0]:
-            self.reset_rope(inv_freq=self.inv_freq, max_seq_len=max(needed, 2 * self.rope_cos.shape[0]))
+        cos, sin = self.rope(start + seq if positions is None else int(positions.max()) + 1)
         if positions is None:
-            return self.rope_cos[start:start + seq], self.rope_sin[start:start + seq]
+            return cos[start:start + seq], sin[start:start + seq]
         if positions.dim() == 1:
-            return self.rope_cos[positions], self.rope_sin[positions]
-        return self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+            return cos[positions], sin[positions]
+        return cos[positions].unsqueeze(1), sin[positions].unsqueeze(1)
 
     @staticmethod
     def _attention_mask(start: int, seq: int, attention_mask: torch.Tensor | None,
@@ -321,28 +312,13 @@ class Transformer(nn.Module):
         return allowed.unsqueeze(-3) if allowed.dim() == 3 else allowed[None, None], False
 
 
-@torch.no_grad()
-def attention_maps(model: Transformer, tokens: torch.Tensor) -> list[torch.Tensor]:
-    """Every layer's attention probabilities ``(batch, n_heads, seq, seq)`` for ``tokens``, for plots.
+@functools.lru_cache(maxsize=4)
+def _rope_tables(config: ModelConfig, length: int, scaled_for: int | None, device: torch.device,
+                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`codellama_lite.rope.rope_tables` for ``config``, the last few kept (decoding steps share one).
 
-    The forward pass never forms these matrices (the fused kernel does not need them); here each layer's input is
-    captured and ``softmax(q kᵀ / sqrt(head_dim))`` is computed explicitly, causal, with :func:`repeat_kv`.
+    Made outside inference mode, so that a table first needed while generating also serves training.
     """
-    captured: list[tuple[torch.Tensor, ...]] = []
-    hooks = [layer.attention.register_forward_pre_hook(lambda module, args: captured.append(args[:3]))
-             for layer in model.layers]
-    try:
-        model(tokens)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    maps = []
-    seq = tokens.shape[1]
-    causal = torch.ones(seq, seq, dtype=torch.bool, device=tokens.device).tril()
-    for layer, (x, cos, sin) in zip(model.layers, captured):
-        attention = layer.attention
-        q, k, _ = attention.project(x, cos, sin)
-        k = repeat_kv(k, attention.n_heads // attention.n_kv_heads)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(attention.head_dim)
-        maps.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1))
-    return maps
+    with torch.inference_mode(False), torch.no_grad():
+        return rope_tables(config.head_dim, config.rope_theta, config.rope_scaling, length, scaled_for,
+                           device=device, dtype=dtype)

@@ -288,22 +288,27 @@ def llama3_frequencies(head_dim: int, theta: float, scaling: dict[str, Any]) -> 
     return torch.where(middle, blended, scaled)
 
 
-def dynamic_rescale_length(rope_scaling: dict[str, Any] | None, current: int | None, needed: int) -> int | None:
-    """The length to recompute dynamic-NTK frequencies for when an input needs ``needed`` positions, else ``None``.
+def dynamic_scaled_length(rope_scaling: dict[str, Any] | None, length: int) -> int | None:
+    """The input length dynamic NTK computes its frequencies for: ``length`` when it exceeds the original length,
+    else ``None`` (the original frequencies). Other rope types never depend on the length.
 
-    transformers' rule: recompute when the input outgrows the length the frequencies were made for (``current``,
-    ``None`` meaning the original length), and return to the original frequencies once an input is shorter than the
-    original length again. Other rope types never recompute.
+    A function of the input alone. (transformers also remembers the longest input seen and keeps its frequencies
+    for later, shorter inputs down to the original length; here an input's frequencies never depend on the inputs
+    before it. Decoding with a KV cache, where each step is longer than the last, agrees with both.)
     """
-    if rope_type(rope_scaling) != "dynamic":
+    if rope_type(rope_scaling) != "dynamic" or length <= rope_scaling["original_max_position_embeddings"]:
         return None
-    original = rope_scaling["original_max_position_embeddings"]
-    current = current or original
-    if needed > current:
-        return needed
-    if needed < original < current:
-        return original
-    return None
+    return length
+
+
+def rope_tables(head_dim: int, theta: float, rope_scaling: dict[str, Any] | None, length: int,
+                scaled_for: int | None = None, device: torch.device | str | None = None,
+                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` ``(length, head_dim)`` for positions ``0 .. length - 1``: the frequencies of
+    :func:`scaled_inv_freq` (dynamic NTK's for an input of ``scaled_for`` positions), its attention factor applied."""
+    inv_freq, attention_factor = scaled_inv_freq(head_dim, theta, rope_scaling, scaled_for)
+    positions = torch.arange(length, device=device)
+    return rope_cos_sin(inv_freq.to(positions.device), positions, dtype, attention_factor)
 
 
 # -- analysis: wavelengths, the decay bound, the scaled frequencies (chapter 4) -----------------------------------

@@ -1,4 +1,4 @@
-"""Cost estimates (codellama_lite.costs), attention maps for plots, and the ``codellama-lite model`` commands."""
+"""Cost estimates (codellama_lite.costs) and the ``codellama-lite model`` commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from codellama_lite.cli import main
 from codellama_lite.config import ModelConfig, param_count
 from codellama_lite.costs import flops_per_token, matmul_params, min_gpus, training_cost
-from codellama_lite.model import Transformer, attention_maps, repeat_kv
+from codellama_lite.model import Transformer
 
 
 def test_training_flops_are_six_n_plus_attention():
@@ -28,26 +28,6 @@ def test_memory_and_gpu_counts_grow_with_size():
     assert min_gpus(ModelConfig.preset("70b")) >= 16 * 69e9 / 80e9
     with pytest.raises(ValueError, match="does not fit"):
         min_gpus(ModelConfig.preset("70b"), gpu_bytes=10**9)
-
-
-def test_attention_maps_reproduce_the_attention_output():
-    torch.manual_seed(0)
-    model = Transformer(ModelConfig.preset("tiny")).eval()
-    tokens = torch.randint(0, 512, (2, 9))
-    outputs = []
-    hook = model.layers[1].attention.register_forward_hook(lambda m, args, out: outputs.append((args, out)))
-    maps = attention_maps(model, tokens)
-    hook.remove()
-    probs = maps[1]
-    assert probs.shape == (2, 4, 9, 9)
-    assert torch.allclose(probs.sum(-1), torch.ones(2, 4, 9), atol=1e-6)
-    assert probs.triu(diagonal=1).abs().max() == 0
-    (x, cos, sin, *_), out = outputs[0]
-    attention = model.layers[1].attention
-    _, _, v = attention.project(x, cos, sin)
-    mixed = probs @ repeat_kv(v, 2)
-    recomputed = attention.wo(mixed.transpose(1, 2).reshape(2, 9, -1))
-    torch.testing.assert_close(recomputed, out, atol=1e-5, rtol=1e-5)
 
 
 def test_cli_presets_costs_and_convert(tmp_path, capsys):

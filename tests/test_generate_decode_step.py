@@ -148,8 +148,8 @@ def test_model_built_in_inference_mode_decodes_like_f_linear(monkeypatch):
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_generation_multiplies_by_current_packed_weights(compiled, monkeypatch, request):
-    """Generation refreshes the packed oneDNN copies on entry and multiplies every single-token step by them, eager
-    or compiled; after the weights change in place, the tokens are those of the new weights."""
+    """A swapped model generates with the packed oneDNN copies in every single-token step, eager or compiled; after
+    the weights change in place, the tokens are those of the new weights."""
     import codellama_lite.accel as kernels
 
     if compiled:
@@ -186,6 +186,17 @@ def test_generation_drops_a_copy_of_another_layout(monkeypatch):
     assert got == [c.tokens for c in generate(_twin(model), PROMPTS, 6)]
 
 
+def test_generation_leaves_the_kernel_context_to_the_caller():
+    """``generate`` runs a swapped model as it is; :func:`copies_current` is entered only by a caller who asks."""
+    model = _fresh_model()
+    seen = []
+    model.output.register_forward_pre_hook(lambda module, args: seen.append(module._copies_current))
+    generate(model, PROMPTS, 3)
+    with copies_current(model):
+        generate(model, PROMPTS, 3)
+    assert seen == [False] * 3 + [True] * 3
+
+
 def _twin(model: Transformer) -> Transformer:
     """A separate model with the same weights (and no weight copies)."""
     twin = Transformer(CONFIG)
@@ -201,7 +212,7 @@ def test_a_model_as_built_has_plain_linear_layers_and_the_swap_keeps_its_paramet
     assert all(type(m) is torch.nn.Linear for m in model.modules() if isinstance(m, torch.nn.Linear))
     before = {name: p for name, p in model.named_parameters()}
     swapped = use_cpu_kernels(model)
-    assert swapped == (4 * CONFIG.n_layers + 1 if available() else 0)  # wqkv, wo, w13, w2 per layer; output
+    assert swapped == (7 * CONFIG.n_layers + 1 if available() else 0)  # wq, wk, wv, wo, w1, w2, w3; output
     assert all(p is before[name] for name, p in model.named_parameters())
 
 

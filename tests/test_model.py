@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from codellama_lite.config import PRESETS, ModelConfig, fim_extra_params, param_count
-from codellama_lite.model import RMSNorm, Transformer, repeat_kv
+from codellama_lite.model import RMSNorm, Transformer
 from _models import random_model
 from codellama_lite.rope import (apply_rope, half_split_to_interleaved, interleaved_to_half_split, rope_cos_sin,
                                  rope_frequencies)
@@ -85,14 +85,6 @@ def test_rmsnorm_formula_and_float32_compute():
     reference = (x.to(torch.bfloat16).float() / torch.sqrt(x.to(torch.bfloat16).float().pow(2).mean(-1, keepdim=True)
                                                             + 1e-5)).to(torch.bfloat16) * norm.weight.to(torch.bfloat16)
     torch.testing.assert_close(half, reference, atol=0, rtol=0)
-
-
-def test_repeat_kv_maps_query_heads_to_their_group():
-    x = torch.randn(2, 3, 5, 4)
-    out = repeat_kv(x, 4)
-    assert out.shape == (2, 12, 5, 4)
-    for head in range(12):
-        assert torch.equal(out[:, head], x[:, head // 4])
 
 
 def test_rope_rotation_depends_only_on_distance():
@@ -207,13 +199,54 @@ def test_cache_overflow_and_bad_mask_are_clear_errors():
         model(torch.zeros(1, 3, dtype=torch.long), attention_mask=torch.ones(1, 4))
 
 
-def test_positions_beyond_the_rope_table_extend_it():
+def test_positions_beyond_max_seq_len_equal_transformers():
     config = ModelConfig.preset("tiny", max_seq_len=8)
     model = random_model(config)
     twin = hf_twin(model)
     tokens = torch.randint(0, config.vocab_size, (1, 20))
     with torch.no_grad():
         assert (model(tokens) - twin(tokens).logits).abs().max().item() <= 1e-5
+        cache = model.new_cache(1, 20)  # and step by step, past the table, with a cache
+        steps = torch.cat([model(tokens[:, i:i + 1], cache=cache) for i in range(20)], dim=1)
+        assert (steps - twin(tokens).logits).abs().max().item() <= 1e-5
+
+
+def _state(model: Transformer) -> dict:
+    """Everything a forward pass could change: parameters, persistent and other buffers, plain attributes."""
+    tensors = {f"tensor {name}": value.clone() for name, value in model.state_dict().items()}
+    tensors.update({f"buffer {name}": value.clone() for name, value in model.named_buffers()})
+    attributes = {name: value for name, value in vars(model).items() if not name.startswith("_")}
+    return {"tensors": tensors, "attributes": attributes}
+
+
+def _assert_same_state(before: dict, after: dict) -> None:
+    assert before["attributes"] == after["attributes"]
+    assert before["tensors"].keys() == after["tensors"].keys()
+    for name, value in before["tensors"].items():
+        assert value.shape == after["tensors"][name].shape and torch.equal(value, after["tensors"][name]), name
+
+
+@pytest.mark.parametrize("rope_scaling", [None, {"rope_type": "dynamic", "factor": 4.0,
+                                                 "original_max_position_embeddings": 8}], ids=["plain", "dynamic"])
+def test_forward_leaves_the_model_state_unchanged(rope_scaling):
+    """Inputs beyond ``max_seq_len``, dynamic NTK beyond its original length, with and without a cache, explicit
+    positions: afterwards the model is what it was, and an input's logits do not depend on the inputs before it."""
+    model = random_model(ModelConfig.preset("tiny", max_seq_len=8, rope_scaling=rope_scaling))
+    generator = torch.Generator().manual_seed(3)
+    inputs = [torch.randint(0, 512, (2, length), generator=generator) for length in (6, 20, 40)]
+    long = inputs[-1]
+    with torch.no_grad():
+        before = _state(model)
+        first = [model(tokens) for tokens in inputs]  # short, then longer and longer
+        _assert_same_state(before, _state(model))
+        cache = model.new_cache(2, 48)
+        model(long[:, :30], cache=cache)
+        for step in range(30, 40):
+            model(long[:, step:step + 1], cache=cache)
+        model(long, positions=torch.arange(40) * 2)
+        _assert_same_state(before, _state(model))
+        for tokens, logits in zip(reversed(inputs), reversed(first)):  # long first, then shorter and shorter
+            assert torch.equal(model(tokens), logits), tokens.shape[1]
 
 
 def test_a_few_steps_of_training_fit_a_batch():

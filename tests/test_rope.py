@@ -11,7 +11,7 @@ import torch
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.interop import config_from_hf, export_hf, hf_config, import_hf
-from codellama_lite.rope import (dynamic_rescale_length, ntk_aware_theta, rope_cos_sin, rope_frequencies,
+from codellama_lite.rope import (dynamic_scaled_length, ntk_aware_theta, rope_cos_sin, rope_frequencies,
                                  scaled_inv_freq)
 from tests._models import random_model
 
@@ -87,11 +87,10 @@ def test_dynamic_ntk_changes_nothing_up_to_the_original_length_then_slows_down()
     assert torch.equal(scaled_inv_freq(32, 1e4, scaling, 100)[0], plain)
     assert torch.equal(scaled_inv_freq(32, 1e4, scaling, 128)[0], plain)
     assert (scaled_inv_freq(32, 1e4, scaling, 512)[0][1:] < plain[1:]).all()
-    assert dynamic_rescale_length(scaling, None, 100) is None
-    assert dynamic_rescale_length(scaling, None, 300) == 300
-    assert dynamic_rescale_length(scaling, 300, 200) is None  # transformers keeps the longest seen ...
-    assert dynamic_rescale_length(scaling, 300, 64) == 128  # ... until an input is shorter than the original
-    assert dynamic_rescale_length({"rope_type": "linear", "factor": 2.0}, None, 300) is None
+    assert dynamic_scaled_length(scaling, 100) is None and dynamic_scaled_length(scaling, 128) is None
+    assert dynamic_scaled_length(scaling, 300) == 300
+    assert dynamic_scaled_length({"rope_type": "linear", "factor": 2.0}, 300) is None
+    assert dynamic_scaled_length(None, 300) is None
 
 
 def test_yarn_attention_factor_is_point_one_log_s_plus_one():
@@ -165,14 +164,36 @@ def test_exported_scaled_model_gives_transformers_logits_past_the_original_lengt
     torch.testing.assert_close(logits(back, tokens), ours)
 
 
-def test_dynamic_model_follows_transformers_from_long_to_short_inputs(tmp_path):
+def test_dynamic_model_equals_a_fresh_transformers_model_at_every_length(tmp_path):
+    """Each input gets the frequencies for its own length, whatever came before it: as transformers' model does on
+    its first input (afterwards it keeps the longest input's frequencies for shorter ones; ours has no memory)."""
+    model = scaled_model("dynamic")
+    export_hf(model, tmp_path)
+    generator = torch.Generator().manual_seed(2)
+    for length in (3 * ORIGINAL, 2 * ORIGINAL, ORIGINAL // 2, 5 * ORIGINAL):  # longer, shorter, short, longest
+        tokens = torch.randint(0, 96, (1, length), generator=generator)
+        fresh = transformers.LlamaForCausalLM.from_pretrained(tmp_path).eval()
+        assert (logits(model, tokens) - logits(fresh, tokens)).abs().max().item() <= 1e-4, length
+
+
+def test_dynamic_model_decodes_with_a_cache_as_transformers_does(tmp_path):
+    """Step by step past the original length, each step's frequencies are those of its own length, in both."""
     model = scaled_model("dynamic")
     export_hf(model, tmp_path)
     twin = transformers.LlamaForCausalLM.from_pretrained(tmp_path).eval()
-    generator = torch.Generator().manual_seed(2)
-    for length in (3 * ORIGINAL, 2 * ORIGINAL, ORIGINAL // 2, 5 * ORIGINAL):  # grow, keep, reset, grow
-        tokens = torch.randint(0, 96, (1, length), generator=generator)
-        assert (logits(model, tokens) - logits(twin, tokens)).abs().max().item() <= 1e-4, length
+    tokens = torch.randint(0, 96, (1, 3 * ORIGINAL), generator=torch.Generator().manual_seed(4))
+    prompt = ORIGINAL // 2
+    with torch.no_grad():
+        cache = model.new_cache(1, tokens.shape[1])
+        ours = [model(tokens[:, :prompt], cache=cache)[:, -1]]
+        ours += [model(tokens[:, i:i + 1], cache=cache)[:, -1] for i in range(prompt, tokens.shape[1])]
+        out = twin(tokens[:, :prompt], use_cache=True)
+        theirs, past = [out.logits[:, -1]], out.past_key_values
+        for i in range(prompt, tokens.shape[1]):
+            out = twin(tokens[:, i:i + 1], past_key_values=past, use_cache=True)
+            theirs.append(out.logits[:, -1])
+            past = out.past_key_values
+    assert (torch.stack(ours) - torch.stack(theirs)).abs().max().item() <= 1e-4
 
 
 def test_hf_config_carries_rope_scaling_and_reads_legacy_dynamic_configs():

@@ -1,6 +1,6 @@
 """Looking at a trained model from outside: which heads do what, and whether the code it writes passes (chapters 2, 6).
 
-* **Head scores** from :func:`codellama_lite.model.attention_maps`: a *previous-token* head puts its attention on
+* **Head scores** from :func:`codellama_lite.viz.model.attention_maps`: a *previous-token* head puts its attention on
   position ``i - 1``; an *induction* head, at a token that occurred before, attends to the token that *followed* the
   earlier occurrence (so it can copy what came next; Olsson et al., 2022). Every head of every layer gets both
   scores, so the notebook shows the best ones instead of guessing.

@@ -135,7 +135,7 @@ class Run:
                 raise ValueError(f"{self.recipe.init.source}: model vocabulary {model.config.vocab_size} < "
                                  f"tokenizer's {self.tokenizer.vocab_size}")
             model.config = self.recipe.model_shape()  # the export's, with [init]'s changes
-            model.reset_rope(model.config.rope_theta, max_seq_len=model.config.max_seq_len)
+            model.reset_rope()
         else:
             model = Transformer(self._model_config())
         self.model_config = model.config
@@ -247,7 +247,7 @@ class Run:
         if self.world.main:
             plain = Transformer(self.model_config, device="meta")
             plain.load_state_dict({k: v.detach().float().cpu() for k, v in state.items()}, assign=True)
-            plain.reset_rope(self.model_config.rope_theta, max_seq_len=self.model_config.max_seq_len)
+            plain.reset_rope()
             partial = self.out / ".final.partial"
             shutil.rmtree(partial, ignore_errors=True)
             export_hf(plain, partial)

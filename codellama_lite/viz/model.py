@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 
 from codellama_lite.config import PAPER_PARAMS_B, ModelConfig, param_count
 from codellama_lite.rope import LLAMA2_ROPE_THETA
+from codellama_lite.model import RMSNorm, Transformer
 
 
 def param_breakdown(config: ModelConfig) -> dict[str, int]:
@@ -67,7 +69,7 @@ def plot_activations(x_range: float = 4.0):
 def plot_attention_maps(maps: Sequence[torch.Tensor], labels: Sequence[str] | None = None, layer: int = 0,
                         max_heads: int = 8, per_row: int = 4):
     """Heat maps of one layer's attention probabilities (one panel per head, ``per_row`` to a row) from
-    :func:`model.attention_maps`, with one shared colour bar; token labels are shown up to 24 tokens."""
+    :func:`attention_maps`, with one shared colour bar; token labels are shown up to 24 tokens."""
     probs = maps[layer][0].float().cpu()
     heads = min(probs.shape[0], max_heads)
     rows, cols = -(-heads // per_row), min(heads, per_row)
@@ -120,8 +122,6 @@ def plot_rmsnorm_scale(dim: int = 64, seed: int = 0):
     """RMSNorm (unit gain) on vectors of very different sizes: the output's root mean square is 1 whatever the
     input's (left, 64 dimensions), and in two dimensions every point lands on the circle of radius √2 in its own
     direction (right) — the scale goes, the direction stays."""
-    from codellama_lite.model import RMSNorm
-
     generator = torch.Generator().manual_seed(seed)
     norm = RMSNorm(dim)
     scales = torch.logspace(-2, 2, 40)
@@ -197,6 +197,45 @@ def plot_gqa_sharing(n_heads: int = 8, kv_options: Sequence[int] = (8, 2, 1)):
 
 
 # -- a trained model's heads (section 6 of notebook 02) --------------------------------------------------------------
+
+def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """Grouped-query attention: repeat each key/value head ``n_rep`` times, ``(b, kv, t, d) -> (b, kv * n_rep, t, d)``.
+
+    Query head ``h`` then meets key/value head ``h // n_rep``. (The model asks ``scaled_dot_product_attention`` to do
+    this broadcast without copying, ``enable_gqa=True``; this function states what that means.)
+    """
+    if n_rep == 1:
+        return x
+    batch, kv_heads, seq, head_dim = x.shape
+    return x[:, :, None].expand(batch, kv_heads, n_rep, seq, head_dim).reshape(batch, kv_heads * n_rep, seq, head_dim)
+
+
+@torch.no_grad()
+def attention_maps(model: Transformer, tokens: torch.Tensor) -> list[torch.Tensor]:
+    """Every layer's attention probabilities ``(batch, n_heads, seq, seq)`` for ``tokens``, for plots.
+
+    The forward pass never forms these matrices (the fused kernel does not need them); here each layer's input is
+    captured and ``softmax(q kᵀ / sqrt(head_dim))`` is computed explicitly, causal, with :func:`repeat_kv`.
+    """
+    captured: list[tuple[torch.Tensor, ...]] = []
+    hooks = [layer.attention.register_forward_pre_hook(lambda module, args: captured.append(args[:3]))
+             for layer in model.layers]
+    try:
+        model(tokens)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    maps = []
+    seq = tokens.shape[1]
+    causal = torch.ones(seq, seq, dtype=torch.bool, device=tokens.device).tril()
+    for layer, (x, cos, sin) in zip(model.layers, captured):
+        attention = layer.attention
+        q, k, _ = attention.project(x, cos, sin)
+        k = repeat_kv(k, attention.n_heads // attention.n_kv_heads)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(attention.head_dim)
+        maps.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1))
+    return maps
+
 
 def plot_head_scores(scores: dict[str, torch.Tensor], baselines: dict[str, float] | None = None):
     """One heat map per score (``(layers, heads)`` tables, e.g. previous-token and induction), each cell labelled;

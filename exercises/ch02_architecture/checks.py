@@ -66,9 +66,9 @@ def check_repeat_kv(impl: ModuleType) -> None:
     model = Transformer(ModelConfig(dim=32, n_layers=1, n_heads=4, n_kv_heads=2, vocab_size=50, multiple_of=8)).eval()
     mha = Transformer(ModelConfig(dim=32, n_layers=1, n_heads=4, vocab_size=50, multiple_of=8)).eval()
     state = model.state_dict()
-    wq, wk, wv = state["layers.0.attention.wqkv.weight"].split([32, 16, 16])
     expand = lambda w: impl.repeat_kv(w.reshape(1, 2, 8, 32), 2).reshape(32, 32)  # noqa: E731 rows of heads
-    state["layers.0.attention.wqkv.weight"] = torch.cat((wq, expand(wk), expand(wv)))
+    for name in ("layers.0.attention.wk.weight", "layers.0.attention.wv.weight"):
+        state[name] = expand(state[name])
     mha.load_state_dict(state)
     tokens = torch.randint(0, 50, (1, 7))
     with torch.no_grad():
