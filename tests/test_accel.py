@@ -8,7 +8,7 @@ import torch
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.accel import OneDNNLinear as Linear
-from codellama_lite.accel import drop_inference_weights, use_cpu_kernels
+from codellama_lite.accel import use_cpu_kernels
 from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig(dim=48, n_layers=2, n_heads=6, n_kv_heads=2, vocab_size=61, multiple_of=16, rope_theta=1e6)
