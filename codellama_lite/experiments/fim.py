@@ -437,7 +437,9 @@ def evaluate_arms(folders: dict[tuple[str, int], Path], recipes: dict[tuple[str,
 def _stack(measured: dict[str, Any], arm: str, pick: Callable[[dict[str, Any]], list[float]]) -> np.ndarray:
     """One measure of ``arm`` as a ``(seeds, items)`` array, seeds in order."""
     keys = sorted((key for key in measured if key.split("/")[0] == arm), key=lambda key: int(key.split("/")[1]))
-    return np.array([pick(measured[key]) for key in keys])
+    rows = [pick(measured[key]) for key in keys]
+    shortest = min(len(row) for row in rows)  # validation windows depend on the seed's split: keep as many per seed
+    return np.array([row[:shortest] for row in rows])
 
 
 def summarize(measured: dict[str, Any], a: str = "fim", b: str = "no_fim") -> dict[str, Any]:
