@@ -513,7 +513,7 @@ from dataclasses import asdict
 from pathlib import Path
 import pytest
 sys.path.insert(0, {tests!r})
-import test_sandbox_attacks as suite
+import test_evaluation_sandbox_attacks as suite
 from codellama_lite.evaluation.sandbox import isolation as iso
 from codellama_lite.evaluation.sandbox import IsolationError, Sandbox
 uid, gid, tmp = {uid}, {gid}, Path({tmp!r})

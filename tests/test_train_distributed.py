@@ -65,7 +65,7 @@ def test_two_processes_resume_exactly_from_a_sharded_checkpoint(runs):
     root, tokenizer = runs
     resumed = root / "resumed"
     resumed.mkdir()
-    for name in ("recipe.json", "tokenizer.model", "metrics.jsonl", "step-00000003"):
+    for name in ("run.json", "recipe.json", "tokenizer.model", "metrics.jsonl", "step-00000003"):
         source = root / "two" / name
         (shutil.copytree if source.is_dir() else shutil.copyfile)(source, resumed / name)
     shards = list((resumed / "step-00000003").glob("*.distcp"))
