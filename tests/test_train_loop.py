@@ -190,6 +190,23 @@ def test_a_corrupt_checkpoint_is_named(tmp_path, fast):
         train(recipe, tmp_path, resume=True, progress=False)
 
 
+def test_a_checkpoint_with_other_tensor_names_is_named(tmp_path):
+    """A checkpoint whose model tensors are named otherwise (another layout) is refused by name, not as corrupt."""
+    import torch.distributed.checkpoint as dcp
+
+    from codellama_lite.config import ModelConfig
+    from codellama_lite.model import Transformer
+    from codellama_lite.train.checkpoint import load_model_state
+
+    model = Transformer(ModelConfig.preset("tiny"))
+    renamed = {name.replace("attention.wq.", "attention.query."): t for name, t in model.state_dict().items()}
+    dcp.save({"model": renamed}, checkpoint_id=str(tmp_path / "step"))
+    with pytest.raises(ValueError, match=r"no tensor 'layers.0.attention.wq.weight' \(2 of"):
+        load_model_state(tmp_path / "step", model)
+    dcp.save({"model": model.state_dict()}, checkpoint_id=str(tmp_path / "good"))
+    load_model_state(tmp_path / "good", Transformer(ModelConfig.preset("tiny")))
+
+
 def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, fast):
     recipe = load_recipe("base", "smoke", fast + ["model.vocab_size=100"])
     with pytest.raises(ValueError, match="vocab_size"):

@@ -18,6 +18,7 @@ import random
 import re
 import shutil
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,7 @@ def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.O
     if model_config is not None:
         check_same_model(checkpoint, state_info.get("model_config", {}), model_config)
     model_state, optim_state = get_state_dict(model, optimizer)
+    _check_model_names(checkpoint, model_state)
     key = f"rank{world.rank}"
     state = {"model": model_state, "optim": optim_state, key: b""}
     try:
@@ -208,11 +210,26 @@ def check_same_model(checkpoint: Path, saved: dict[str, Any], ours: dict[str, An
 def load_model_state(checkpoint: Path, model: nn.Module) -> None:
     """Load only the model's weights from a (possibly sharded) checkpoint into one plain process."""
     state = {"model": model.state_dict()}
+    _check_model_names(checkpoint, state["model"])
     try:
         dcp.load(state, checkpoint_id=str(checkpoint))
     except (Exception, CheckpointException) as error:
         raise ValueError(f"{checkpoint}: corrupt or truncated checkpoint ({type(error).__name__})") from None
     model.load_state_dict(state["model"])
+
+
+def _check_model_names(checkpoint: Path, names: Iterable[str]) -> None:
+    """One clear error when the checkpoint holds no tensor under one of the model's state-dict names (it belongs to
+    another model, or to one whose tensors were named otherwise)."""
+    try:
+        stored = dcp.FileSystemReader(str(checkpoint)).read_metadata().state_dict_metadata
+    except Exception:  # no readable metadata: dcp.load reports the checkpoint as corrupt
+        return
+    missing = [name for name in names if f"model.{name}" not in stored]
+    if missing:
+        found = sorted(name.removeprefix("model.") for name in stored if name.startswith("model."))
+        raise ValueError(f"{checkpoint}: no tensor {missing[0]!r} ({len(missing)} of the model's tensors missing; "
+                         f"it holds e.g. {found[:3]}): written for a model with other tensor names")
 
 
 def export_checkpoint(checkpoint: Path, out: Path) -> Path:
