@@ -175,13 +175,15 @@ def test_generation_drops_a_copy_of_another_layout(monkeypatch):
     """A copy made for one layout is not used after the layout changes (here to ``plain``: no copy at all)."""
     monkeypatch.setattr(Linear, "inference_layout", "transposed")
     model = _fresh_model()
-    generate(model, PROMPTS, 3)
+    with copies_current(model):  # the caller asks for the kernel's copies; generate itself never does
+        generate(model, PROMPTS, 3)
     assert model.output._copy is not None
     with torch.no_grad():
         for param in model.parameters():
             param.mul_(-1.5)
     monkeypatch.setattr(Linear, "inference_layout", "plain")
-    got = [c.tokens for c in generate(model, PROMPTS, 6)]
+    with copies_current(model):
+        got = [c.tokens for c in generate(model, PROMPTS, 6)]
     assert model.output._copy is None
     assert got == [c.tokens for c in generate(_twin(model), PROMPTS, 6)]
 

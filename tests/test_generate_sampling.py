@@ -13,7 +13,7 @@ import torch
 
 from _models import random_model
 from codellama_lite.config import ModelConfig
-from codellama_lite.evaluation.generation import run_generation, sample_seed
+from codellama_lite.evaluation.generation import provenance, run_generation, sample_seed
 from codellama_lite.evaluation.samples import read_samples
 from codellama_lite.evaluation.tasks import Task
 from codellama_lite.generate import generate, row_uniforms, sample_many, sample_with, top_p_filter
@@ -102,8 +102,9 @@ class ManyStub:
 def test_generation_asks_a_many_completer_once_per_task_with_the_missing_seeds(tmp_path):
     tasks = [Task(f"T/{i}", "def f():\n", "", ("f",), "") for i in range(3)]
     path = tmp_path / "samples.jsonl"
-    path.write_text(json.dumps({"task_id": "T/1", "index": 2, "completion": "x"}) + "\n")
     stub = ManyStub()
+    made = provenance(stub, temperature=0.8, top_p=0.95, max_new_tokens=512, seed=0)  # run_generation's defaults
+    path.write_text(json.dumps({"task_id": "T/1", "index": 2, "completion": "x", "provenance": made}) + "\n")
     assert run_generation(tasks, path, stub, n=4, temperature=0.8, progress=False) == 11
     assert [task_id for task_id, _ in stub.calls] == ["T/0", "T/1", "T/2"]
     assert stub.calls[1][1] == [sample_seed(0, "T/1", index) for index in (0, 1, 3)]
