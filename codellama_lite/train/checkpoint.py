@@ -132,13 +132,25 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch
             json.dump({**shared, "step": step, "world_size": world.world_size}, handle, indent=1)
         write_checksums(partial)
         if final.exists():
-            shutil.rmtree(final)
+            _discard(final)
         os.replace(partial, final)
         _fsync_dir(run_dir)
         for old in checkpoint_dirs(run_dir)[:-keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+            _discard(old)
+        for leftover in run_dir.glob(".step-*.discarded"):  # a kill during an earlier discard
+            shutil.rmtree(leftover, ignore_errors=True)
     barrier(world)
     return final
+
+
+def _discard(checkpoint: Path) -> None:
+    """Remove a checkpoint folder so that a kill at any moment leaves it whole or gone: renamed out of the
+    ``step-*`` names first (one atomic step), then deleted."""
+    hidden = checkpoint.with_name(f".{checkpoint.name}.discarded")
+    if hidden.exists():
+        shutil.rmtree(hidden, ignore_errors=True)
+    os.replace(checkpoint, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def _os_error_in(error: BaseException, where: Path) -> OSError | None:
