@@ -144,3 +144,30 @@ def test_kill_9_at_random_moments_then_resume_is_bit_exact_every_time(tmp_path, 
             verify_checkpoint(checkpoint)
     print(f"{kills} kills over {runs} runs in {time.monotonic() - start:.0f} s; phases: "
           f"{ {phase: phases.count(phase) for phase in sorted(set(phases))} }")
+
+
+def test_saving_before_the_first_step_leaves_adamw_as_fresh(tmp_path):
+    """DCP fills an empty optimizer state by stepping it; the first real update must still be a fresh AdamW's."""
+    import copy
+
+    import torch
+
+    from codellama_lite.config import ModelConfig
+    from codellama_lite.model import Transformer
+    from codellama_lite.train.checkpoint import save_checkpoint
+    from codellama_lite.train.distributed import World
+
+    torch.manual_seed(0)
+    saved = Transformer(ModelConfig.preset("tiny", vocab_size=64, n_layers=1, max_seq_len=16))
+    fresh = copy.deepcopy(saved)
+    optimizers = [torch.optim.AdamW(model.parameters(), lr=1e-2, foreach=True) for model in (saved, fresh)]
+    tokenizer = tmp_path / "tokenizer.model"
+    tokenizer.write_bytes(b"")
+    save_checkpoint(tmp_path / "run", 0, saved, optimizers[0], {}, {}, tokenizer, World(0, 1, torch.device("cpu")), 2)
+    batch = torch.randint(0, 64, (2, 9))
+    for model, optimizer in zip((saved, fresh), optimizers):
+        model(batch[:, :-1]).logsumexp(-1).mean().backward()
+        optimizer.step()
+    assert all(state["step"].item() == 1 for state in optimizers[0].state.values())
+    for mine, theirs in zip(saved.parameters(), fresh.parameters()):
+        torch.testing.assert_close(mine, theirs)

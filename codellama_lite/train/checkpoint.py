@@ -117,6 +117,7 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch
     if world.main and partial.exists():
         shutil.rmtree(partial)
     barrier(world)
+    _start_optimizer_state(optimizer)
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state,
              f"rank{world.rank}": pickle.dumps({**rank_state, "rng": rng_state()})}
@@ -171,6 +172,21 @@ def _first_line(error: BaseException) -> str:
         error = next(iter(failures.values()))[0]
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}"
+
+
+def _start_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Give an optimizer that has not stepped yet AdamW's starting state (step 0, zero moments).
+
+    ``get_state_dict`` fills an empty optimizer state by taking one step with zero gradients and learning rate 0; for
+    AdamW that step counts, so the first real step's bias correction would be the second's (it moves the weights by
+    about half as much as a fresh AdamW). With the state already there, nothing is stepped.
+    """
+    if optimizer.state:
+        return
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            optimizer.state[param] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param),
+                                      "exp_avg_sq": torch.zeros_like(param)}
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:
