@@ -79,6 +79,16 @@ def fim_cuts(length: int, rng: Rng) -> tuple[int, int]:
     return min(first, second), max(first, second)
 
 
+def line_cuts(text: str, rng: Rng) -> tuple[int, int]:
+    """Two positions drawn independently and uniformly from the starts of ``text``'s lines (``0``, after each
+    newline, and the end), sorted: a hole of whole lines, the shape of line-level infilling benchmarks."""
+    starts = [0, *(i + 1 for i, char in enumerate(text) if char == "\n")]
+    if starts[-1] != len(text):
+        starts.append(len(text))
+    first, second = starts[_position(rng, len(starts) - 1)], starts[_position(rng, len(starts) - 1)]
+    return min(first, second), max(first, second)
+
+
 def psm_ids(prefix: str, middle: str, suffix: str, tokenizer: FimTokenizer) -> list[int]:
     """``PRE enc(prefix) SUF enc_nospace(suffix) MID enc_nospace(middle) EOT``."""
     return [tokenizer.prefix_id, *tokenizer.encode(prefix), tokenizer.suffix_id,
@@ -93,18 +103,22 @@ def spm_ids(prefix: str, middle: str, suffix: str, tokenizer: FimTokenizer) -> l
 
 
 def apply_fim(text: str, tokenizer: FimTokenizer, rng: Rng, *, rate: float = FIM_RATE,
-              spm_rate: float = SPM_RATE) -> list[int]:
+              spm_rate: float = SPM_RATE, line_share: float = 0.0) -> list[int]:
     """The training form of ``text``: PSM or SPM with probability ``rate``, else ``enc(text)``; no BOS / EOS.
 
-    Draws, in this order: one uniform number (FIM or not); if FIM, two cut positions and one uniform number
-    (SPM or PSM; an empty prefix is laid out as SPM whatever the draw, see the module docstring).
+    Draws, in this order: one uniform number (FIM or not); if FIM and ``line_share > 0``, one uniform number
+    (line cuts, :func:`line_cuts`, with probability ``line_share``; the paper's character cuts otherwise); two cut
+    positions; one uniform number (SPM or PSM; an empty prefix is laid out as SPM whatever the draw, see the module
+    docstring). ``line_share`` 0, the paper's rule, draws exactly as before it existed.
     ``rng``: a :class:`random.Random` or a :class:`numpy.random.Generator`.
     """
     _check_probability("rate", rate)
     _check_probability("spm_rate", spm_rate)
+    _check_probability("line_share", line_share)
     if _uniform(rng) >= rate:
         return tokenizer.encode(text)
-    start, end = fim_cuts(len(text), rng)
+    by_lines = line_share > 0 and _uniform(rng) < line_share
+    start, end = line_cuts(text, rng) if by_lines else fim_cuts(len(text), rng)
     prefix, middle, suffix = text[:start], text[start:end], text[end:]
     suffix_first = _uniform(rng) < spm_rate
     layout = spm_ids if suffix_first or not prefix else psm_ids

@@ -31,6 +31,9 @@ class DataSection(Section):
     weights: dict[str, PositiveFloat] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))  # token shares
     fim_rate: Probability = FIM_RATE
     spm_rate: Probability = SPM_RATE
+    # Share of FIM documents cut at line starts instead of characters. The paper cuts characters only (0); a model
+    # trained on few tokens rarely sees a middle end at a newline, the shape of line-infilling benchmarks.
+    fim_line_share: Probability = 0.0
     valid_fraction: float = Field(0.05, ge=0.0, lt=1.0)  # by document, from a hash of (seed, path, content)
     seed: int | None = None  # None: the recipe's train.seed
     max_documents: PositiveInt | None = None  # per source cap, for smoke profiles

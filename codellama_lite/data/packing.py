@@ -91,7 +91,8 @@ class PackedStream:
         if not fim:
             return [self.tokenizer.bos_id, *self.tokenizer.encode(text), self.tokenizer.eos_id]
         rng = random.Random(f"fim/{self.config.seed}/{source}/{epoch}/{index}")
-        ids = apply_fim(text, self.tokenizer, rng, rate=self.config.fim_rate, spm_rate=self.config.spm_rate)
+        ids = apply_fim(text, self.tokenizer, rng, rate=self.config.fim_rate, spm_rate=self.config.spm_rate,
+                        line_share=self.config.fim_line_share)
         return [self.tokenizer.bos_id, *ids, self.tokenizer.eos_id]
 
     def _start_document(self, room: int) -> _Pending:
