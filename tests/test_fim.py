@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from codellama_lite.fim import apply_fim, fim_layout, psm_ids, spm_ids, undo_fim
+from codellama_lite.fim import apply_fim, fim_layout, line_cuts, psm_ids, spm_ids, undo_fim
 from codellama_lite.tokenizer import read_corpus
 from tests.conftest import SMALL_CORPUS_FILES
 
@@ -190,3 +190,34 @@ def test_undo_rejects_malformed_ids(small_tokenizer, bad):
 def test_bad_rates_are_named(small_tokenizer):
     with pytest.raises(ValueError, match="spm_rate"):
         apply_fim(SOURCE, small_tokenizer, random.Random(0), spm_rate=1.5)
+
+
+def test_line_cuts_fall_on_line_starts_uniformly():
+    text = "a = 1\nbb = 2\n\nreturn a\n"
+    starts = [0, 6, 13, 14, 23]  # 0, after each newline; the text ends with one, so its end is a line start
+    rng, counts = random.Random(5), {}
+    for _ in range(5000):
+        start, end = line_cuts(text, rng)
+        counts[start, end] = counts.get((start, end), 0) + 1
+    assert set(counts) <= {(a, b) for a in starts for b in starts if a <= b}
+    pairs = [(a, b) for a in starts for b in starts if a <= b]
+    expected = np.array([1.0 if a == b else 2.0 for a, b in pairs])
+    assert stats.chisquare([counts.get(p, 0) for p in pairs], expected * 5000 / expected.sum()).pvalue > 1e-3
+    assert line_cuts("no newline", random.Random(0)) in {(0, 0), (0, 10), (10, 10)}
+
+
+def test_line_share_zero_draws_as_the_paper_and_one_cuts_only_lines(small_tokenizer):
+    tok, text = small_tokenizer, "def f(x):\n    y = x + 1\n    return y\n"
+    for seed in range(50):
+        paper = apply_fim(text, tok, random.Random(seed), rate=0.9)
+        assert apply_fim(text, tok, random.Random(seed), rate=0.9, line_share=0.0) == paper
+    starts = {0, 10, 24, len(text)}
+    for seed in range(200):
+        ids = apply_fim(text, tok, random.Random(seed), rate=1.0, spm_rate=0.0, line_share=1.0)
+        if fim_layout(ids, tok) == "psm":
+            prefix, _, middle = sections(ids, tok)
+            start = len(tok.decode(prefix))
+            assert start in starts and start + len(tok.decode_infilling(middle)) in starts
+        assert undo_fim(ids, tok) == text
+    with pytest.raises(ValueError, match="line_share"):
+        apply_fim(text, tok, random.Random(0), line_share=-0.1)
