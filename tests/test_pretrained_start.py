@@ -140,14 +140,14 @@ def test_the_tokenizer_gains_code_llamas_pieces_at_their_ids(tmp_path):
     from codellama_lite.tokenizer import (EXTRA_PIECES, INFILLING_OFFSET, INFILLING_PIECES, Tokenizer,
                                           extend_tokenizer)
 
-    llama = Tokenizer.train(vocab_size=BASE_VOCAB, model_path=tmp_path / "llama.model", max_files=20,
-                            infilling=False)
+    pieces = 1000
+    llama = Tokenizer.train(vocab_size=pieces, model_path=tmp_path / "llama.model", max_files=150, infilling=False)
     assert not llama.has_infilling
     code = extend_tokenizer(llama.model_path, tmp_path / "code.model")
-    assert code.vocab_size == BASE_VOCAB + EXTRA_PIECES
+    assert code.vocab_size == pieces + EXTRA_PIECES
     assert [code.prefix_id, code.suffix_id, code.middle_id, code.eot_id] == \
-        [BASE_VOCAB + INFILLING_OFFSET + i for i in range(len(INFILLING_PIECES))]
-    assert all(code.id_to_piece(i) == llama.id_to_piece(i) for i in range(BASE_VOCAB))
+        [pieces + INFILLING_OFFSET + i for i in range(len(INFILLING_PIECES))]  # Code Llama's 32007-32010 at 32,000
+    assert all(code.id_to_piece(i) == llama.id_to_piece(i) for i in range(pieces))
     text = "def f(x):\n    return '<PRE>' + x  # ünïcode\n"
     assert code.encode(text) == llama.encode(text)  # the added pieces are CONTROL: text never produces them
     again = extend_tokenizer(code.model_path, tmp_path / "again.model")
@@ -168,3 +168,29 @@ def test_two_processes_export_sharded_bfloat16_that_loads_back(released, two_pro
         assert torch.equal(back.state_dict()[name], tensor.to(torch.bfloat16)), name
     twin = LlamaForCausalLM.from_pretrained(folder)
     assert twin.config.vocab_size == BASE_VOCAB + EXTRA and twin.dtype == torch.bfloat16
+
+
+def test_the_trainer_starts_from_a_llama_2_like_folder_with_fim(tmp_path, small_tokenizer):
+    """A folder as Meta ships Llama 2 on Hugging Face (weights, config.json, a tokenizer without infilling pieces):
+    the base recipe, FIM 0.9, trains from it with Code Llama's 16 pieces added."""
+    from sentencepiece import sentencepiece_model_pb2 as model_pb2
+
+    from codellama_lite.train import load_recipe, train
+
+    proto = model_pb2.ModelProto()
+    proto.ParseFromString(small_tokenizer.processor.serialized_model_proto())
+    base_pieces = small_tokenizer.vocab_size - EXTRA
+    del proto.pieces[base_pieces:]  # Llama 2's layout: no infilling pieces
+    llama = tmp_path / "llama"
+    config = ModelConfig.preset("tiny", vocab_size=base_pieces)
+    to_transformers(random_model(config, seed=7)).half().save_pretrained(llama, max_shard_size="100KB")
+    (llama / "tokenizer.model").write_bytes(proto.SerializeToString())
+    recipe = load_recipe("base", "smoke", {"init.from": str(llama), "data.max_documents": 12, "train.threads": 1,
+                                           "train.max_steps": 2, "train.checkpoint_every": 0})
+    assert recipe.data["fim_rate"] == 0.9
+    final = train(recipe, tmp_path / "run", progress=False)
+    trained = import_hf(final)
+    assert trained.config.vocab_size == base_pieces + EXTRA
+    from codellama_lite.tokenizer import Tokenizer
+
+    assert Tokenizer(final / "tokenizer.model").prefix_id == base_pieces + 7
