@@ -166,7 +166,7 @@ def test_two_processes_export_sharded_bfloat16_that_loads_back(released, two_pro
     for name, tensor in one.state_dict().items():
         assert back.state_dict()[name].dtype == torch.bfloat16
         assert torch.equal(back.state_dict()[name], tensor.to(torch.bfloat16)), name
-    twin = LlamaForCausalLM.from_pretrained(folder)
+    twin = LlamaForCausalLM.from_pretrained(folder, torch_dtype="auto")  # the dtype config.json states
     assert twin.config.vocab_size == BASE_VOCAB + EXTRA and twin.dtype == torch.bfloat16
 
 
