@@ -96,7 +96,7 @@ def test_a_run_resumes_at_another_world_size(runs, saved, resumed_with):
     root, tokenizer = runs
     resumed = root / f"{saved}-resumed-on-{resumed_with}"
     resumed.mkdir()
-    for name in ("recipe.json", "tokenizer.model", "metrics.jsonl", "step-00000003"):
+    for name in ("run.json", "recipe.json", "tokenizer.model", "metrics.jsonl", "step-00000003"):
         source = root / saved / name
         (shutil.copytree if source.is_dir() else shutil.copyfile)(source, resumed / name)
     _run(_args(tokenizer, resumed), resumed_with, resume=True)
