@@ -63,7 +63,7 @@ def test_checkpointing_keeps_the_state_dict_names(models):
     assert list(models["full"].state_dict()) == list(models["none"].state_dict())
     plain = random_model(CONFIG, seed=5)
     models["selective"].load_state_dict(plain.state_dict())  # loads under the original names
-    assert torch.equal(models["selective"].layers[1].attention.wqkv.weight, plain.layers[1].attention.wqkv.weight)
+    assert torch.equal(models["selective"].layers[1].attention.wq.weight, plain.layers[1].attention.wq.weight)
 
 
 @pytest.mark.parametrize("mode", MODES)

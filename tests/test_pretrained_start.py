@@ -15,10 +15,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from codellama_lite.config import ModelConfig
-from codellama_lite.interop import import_hf, to_transformers
+from codellama_lite.interop import import_hf, pretrained_config, to_transformers
 from codellama_lite.train.distributed import World
 from codellama_lite.train.export import export_sharded_hf
-from codellama_lite.train.parallelize import build_pretrained, count_parameters, pretrained_model_config
+from codellama_lite.train.parallelize import build_pretrained, count_parameters
 
 from _models import random_model
 
@@ -52,7 +52,7 @@ def _load_on_rank(rank: int, world_size: int, port: int, folder: str, out: str) 
     try:
         torch.set_num_threads(1)
         world = World(rank, world_size, torch.device("cpu"))
-        config = pretrained_model_config(folder, vocab_size=BASE_VOCAB + EXTRA)
+        config = pretrained_config(folder).replace(vocab_size=BASE_VOCAB + EXTRA)
         model = build_pretrained(folder, config, world, torch.float32)
         local = {name: param.to_local().numel() for name, param in model.named_parameters()}
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
@@ -71,7 +71,7 @@ def two_process_load(released, tmp_path_factory) -> dict:
 
 
 def _one_process_model(folder: Path):
-    config = pretrained_model_config(folder, vocab_size=BASE_VOCAB + EXTRA)
+    config = pretrained_config(folder).replace(vocab_size=BASE_VOCAB + EXTRA)
     return build_pretrained(folder, config, World(0, 1, torch.device("cpu")), torch.float32)
 
 
@@ -131,7 +131,7 @@ def test_a_meta_checkpoint_loads_the_same_weights(released, tmp_path):
 
 
 def test_a_mismatched_shape_is_refused_by_name(released):
-    config = pretrained_model_config(released, vocab_size=BASE_VOCAB).replace(n_layers=3)
+    config = pretrained_config(released).replace(n_layers=3)
     with pytest.raises(ValueError, match="n_layers = 2 differs"):
         build_pretrained(released, config, World(0, 1, torch.device("cpu")), torch.float32)
 
@@ -187,7 +187,7 @@ def test_the_trainer_starts_from_a_llama_2_like_folder_with_fim(tmp_path, small_
     (llama / "tokenizer.model").write_bytes(proto.SerializeToString())
     recipe = load_recipe("base", "smoke", {"init.from": str(llama), "data.max_documents": 12, "train.threads": 1,
                                            "train.max_steps": 2, "train.checkpoint_every": 0})
-    assert recipe.data["fim_rate"] == 0.9
+    assert recipe.data.fim_rate == 0.9
     final = train(recipe, tmp_path / "run", progress=False)
     trained = import_hf(final)
     assert trained.config.vocab_size == base_pieces + EXTRA
