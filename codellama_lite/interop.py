@@ -73,13 +73,24 @@ META_SHARD_DIM: dict[str, int | None] = {
 
 def to_format(state: StateDict, config: ModelConfig, fmt: CheckpointFormat) -> StateDict:
     """Our tensors under ``fmt``'s names, ``wq``/``wk`` rows permuted where its RoPE pairs are interleaved."""
-    out = {theirs: state[ours] for ours, theirs in fmt.global_names.items()}
+    out = globals_to_format(state, fmt)
     for i in range(config.n_layers):
-        ours, theirs = f"layers.{i}.", fmt.layer.format(i)
-        layer = {name: state[ours + name] for name in fmt.layer_names}
-        if fmt.interleaved_rope:
-            layer = _permute_rope_rows(layer, config, half_split_to_interleaved)
-        out.update({theirs + fmt.layer_names[name]: tensor for name, tensor in layer.items()})
+        out.update(layer_to_format(state, config, fmt, i))
+    return out
+
+
+def globals_to_format(state: StateDict, fmt: CheckpointFormat) -> StateDict:
+    """The embedding, final norm and output of our ``state`` under ``fmt``'s names."""
+    return {theirs: state[ours].contiguous() for ours, theirs in fmt.global_names.items()}
+
+
+def layer_to_format(state: StateDict, config: ModelConfig, fmt: CheckpointFormat, i: int) -> StateDict:
+    """Layer ``i``'s tensors of our ``state`` (only those are needed) under ``fmt``'s names."""
+    ours, theirs = f"layers.{i}.", fmt.layer.format(i)
+    layer = {name: state[ours + name] for name in fmt.layer_names}
+    if fmt.interleaved_rope:
+        layer = _permute_rope_rows(layer, config, half_split_to_interleaved)
+    out = {theirs + fmt.layer_names[name]: tensor for name, tensor in layer.items()}
     return {name: tensor.contiguous() for name, tensor in out.items()}
 
 
@@ -273,9 +284,11 @@ def _load_safetensors(path: Path) -> StateDict:
         raise ValueError(f"{path}: damaged or truncated safetensors file ({error})") from None
 
 
-def import_hf(directory: str | Path, device: torch.device | str | None = None,
-              dtype: torch.dtype | None = None) -> Transformer:
-    """Load a Hugging Face Llama checkpoint (single or sharded safetensors) as a :class:`Transformer`."""
+def read_hf(directory: str | Path) -> tuple[ModelConfig, StateDict]:
+    """A Hugging Face Llama folder's configuration and tensors in our format (their stored dtype, nothing built).
+
+    Reads ``model.safetensors`` or the shards named in ``model.safetensors.index.json``; every tensor is checked
+    against the configuration."""
     directory = Path(directory)
     verify_checksums(directory)  # an export of ours carries checksums.json; a downloaded folder may not
     config = read_config(directory)
@@ -292,7 +305,14 @@ def import_hf(directory: str | Path, device: torch.device | str | None = None,
         raise FileNotFoundError(f"no {HF_WEIGHTS} or {HF_INDEX} in {directory} (only safetensors are read)")
     source = str(directory)
     check_tensors(state, expected_tensors(config, HF), source)
-    return load_into_model(from_format(state, config, HF, source), config, source, device, dtype)
+    return config, from_format(state, config, HF, source)
+
+
+def import_hf(directory: str | Path, device: torch.device | str | None = None,
+              dtype: torch.dtype | None = None) -> Transformer:
+    """Load a Hugging Face Llama checkpoint (single or sharded safetensors) as a :class:`Transformer`."""
+    config, state = read_hf(directory)
+    return load_into_model(state, config, str(directory), device, dtype)
 
 
 # -- Meta -----------------------------------------------------------------------------------------------------------
@@ -368,9 +388,9 @@ def merge_meta_shards(shards: list[StateDict], files: list[str] | None = None) -
     return merged
 
 
-def import_meta(directory: str | Path, device: torch.device | str | None = None,
-                dtype: torch.dtype | None = None) -> Transformer:
-    """Load Meta's format (``params.json`` + ``consolidated.NN.pth``) as a :class:`Transformer`."""
+def read_meta(directory: str | Path) -> tuple[ModelConfig, StateDict]:
+    """A Meta folder's (``params.json`` + ``consolidated.NN.pth``) configuration and tensors in our format, the
+    model-parallel shards joined (memory-mapped, their stored dtype, nothing built)."""
     directory = Path(directory)
     params_path = directory / "params.json"
     if not params_path.is_file():
@@ -386,7 +406,65 @@ def import_meta(directory: str | Path, device: torch.device | str | None = None,
     config = config_from_meta(params, state["tok_embeddings.weight"].shape[0], str(params_path))
     source = str(directory)
     check_tensors(state, expected_tensors(config, META), source)
-    return load_into_model(from_format(state, config, META, source), config, source, device, dtype)
+    return config, from_format(state, config, META, source)
+
+
+def import_meta(directory: str | Path, device: torch.device | str | None = None,
+                dtype: torch.dtype | None = None) -> Transformer:
+    """Load Meta's format (``params.json`` + ``consolidated.NN.pth``) as a :class:`Transformer`."""
+    config, state = read_meta(directory)
+    return load_into_model(state, config, str(directory), device, dtype)
+
+
+def read_pretrained(directory: str | Path) -> tuple[ModelConfig, StateDict]:
+    """:func:`read_hf` for a folder with ``config.json``, :func:`read_meta` for one with ``params.json``."""
+    directory = Path(directory)
+    if (directory / "config.json").is_file():
+        return read_hf(directory)
+    if (directory / "params.json").is_file():
+        return read_meta(directory)
+    raise FileNotFoundError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
+
+
+def pretrained_config(directory: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` of a Hugging Face or Meta folder; for Meta the vocabulary is read from the first
+    shard's embedding (memory-mapped: no weights are read)."""
+    directory = Path(directory)
+    if (directory / "config.json").is_file():
+        return read_config(directory)
+    params_path = directory / "params.json"
+    if not params_path.is_file():
+        raise FileNotFoundError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) "
+                                f"checkpoint")
+    params = json.loads(params_path.read_text(encoding="utf-8"))
+    vocab = params.get("vocab_size", -1)
+    if vocab == -1:
+        files = sorted(directory.glob("consolidated.*.pth"))
+        if not files:
+            raise FileNotFoundError(f"no consolidated.*.pth in {directory}")
+        first = torch.load(files[0], map_location="cpu", mmap=True, weights_only=True)
+        if "tok_embeddings.weight" not in first:
+            raise ValueError(f"{files[0]}: tensor 'tok_embeddings.weight' is missing")
+        vocab = first["tok_embeddings.weight"].shape[0]
+    return config_from_meta(params, vocab, str(params_path))
+
+
+def extend_vocabulary(state: StateDict, vocab_size: int) -> StateDict:
+    """``state`` with ``tok_embeddings`` and ``output`` grown to ``vocab_size`` rows, in float32.
+
+    The original rows are kept exactly (a float32 cast of what was stored); each new row is the mean of the existing
+    rows of its table (Hewitt, 2021): a new piece starts as an average token, its logit at the average logit, rather
+    than as noise that would perturb the trained model. Code Llama appends its 16 extra pieces to Llama 2's 32,000
+    (§2.3); the paper does not say how their rows were initialised, so this is our choice.
+    """
+    out = dict(state)
+    for name in ("tok_embeddings.weight", "output.weight"):
+        table = state[name].float()
+        if vocab_size < table.shape[0]:
+            raise ValueError(f"cannot shrink {name} from {table.shape[0]} to {vocab_size} rows")
+        new_rows = table.mean(dim=0, keepdim=True).expand(vocab_size - table.shape[0], -1)
+        out[name] = torch.cat((table, new_rows), dim=0)
+    return out
 
 
 def split_meta_shards(state: StateDict, num_shards: int) -> list[StateDict]:

@@ -162,6 +162,25 @@ def add_infilling_pieces(proto: "spm.sentencepiece_model_pb2.ModelProto") -> Non
         piece.piece, piece.score, piece.type = name, 0.0, model_pb2.ModelProto.SentencePiece.CONTROL
 
 
+def extend_tokenizer(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> "Tokenizer":
+    """Write to ``out`` the SentencePiece model ``source`` with Code Llama's 16 extra pieces appended (§2.3).
+
+    Llama 2's 32,000-piece ``tokenizer.model`` becomes Code Llama's 32,016-piece one, ``▁<PRE>`` at 32007: every
+    existing piece keeps its id and score, so every text encodes as before. A model that already has the infilling
+    pieces is copied unchanged. The file is written atomically.
+    """
+    from sentencepiece import sentencepiece_model_pb2 as model_pb2
+
+    original = Tokenizer(source)
+    proto = model_pb2.ModelProto()
+    proto.ParseFromString(original.processor.serialized_model_proto())
+    if not original.has_infilling:
+        add_infilling_pieces(proto)
+    with atomic_open(out, "wb") as handle:
+        handle.write(proto.SerializeToString())
+    return Tokenizer(out)
+
+
 def _training_sentences(texts: Iterable[str]) -> Iterator[str]:
     """Llama's SentencePiece sees lines, so a newline is never inside a piece: it falls back to the byte <0x0A>."""
     for text in texts:

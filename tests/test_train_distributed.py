@@ -36,7 +36,7 @@ def _run(args: list[str], processes: int, resume: bool = False) -> None:
     out = Path(args[args.index("--out") + 1])
     done = subprocess.run(launcher + args + (["--resume"] if resume else []), capture_output=True, text=True,
                           timeout=600)
-    finished = (out / "final" / "model.safetensors").exists() and len(read_metrics(out)) == STEPS
+    finished = (out / "final" / "config.json").exists() and len(read_metrics(out)) == STEPS
     assert finished, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
@@ -87,3 +87,20 @@ def test_a_sharded_checkpoint_loads_into_one_process(runs):
     exported = import_hf(root / "two" / "final")
     for (name, ours), theirs in zip(model.state_dict().items(), exported.state_dict().values()):
         assert torch.equal(ours, theirs), name
+
+
+@pytest.mark.parametrize("saved, resumed_with", [("two", 1), ("one", 2)])
+def test_a_run_resumes_at_another_world_size(runs, saved, resumed_with):
+    """The data position is global and DCP reshards: a checkpoint of 2 processes continues on 1 (and 1 on 2) with
+    the losses of the run that was not interrupted (float32; only the order of the sums differs)."""
+    root, tokenizer = runs
+    resumed = root / f"{saved}-resumed-on-{resumed_with}"
+    resumed.mkdir()
+    for name in ("run.json", "recipe.json", "tokenizer.model", "metrics.jsonl", "step-00000003"):
+        source = root / saved / name
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, resumed / name)
+    _run(_args(tokenizer, resumed), resumed_with, resume=True)
+    after, straight = _losses(resumed), _losses(root / saved)
+    assert len(after) == STEPS
+    for a, b in zip(after[3:], straight[3:]):
+        assert abs(a - b) <= 1e-6 * abs(b), (after, straight)

@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--dry-run", action="store_true",
                      help="print the gpu chain's SLURM/torchrun commands, tokens and A100-hours per stage")
     run.add_argument("--nodes", type=int, default=8, help="nodes of 8 GPUs for --dry-run")
+    run.add_argument("--world-size", type=int, default=None,
+                     help="GPUs in all for --dry-run (instead of --nodes; 8 per node): per-GPU memory of each stage")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     run.set_defaults(func=_run)
     si = commands.add_parser("selfinstruct", help="self-instruct data from an exported model (§2.5): sample, run the "
@@ -34,13 +36,35 @@ def _run(args: argparse.Namespace) -> int:
     from codellama_lite.pipeline.chain import format_plan, gpu_plan, run_chain
 
     if args.dry_run:
+        if args.world_size is not None:
+            if args.world_size < 1 or (args.world_size > 8 and args.world_size % 8):
+                raise ValueError(f"--world-size must be 1-8 or a multiple of 8 GPUs, got {args.world_size}")
+            args.nodes = max(args.world_size // 8, 1)
         if args.nodes < 1:
             raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
-        print(format_plan(gpu_plan(nodes=args.nodes)))
+        gpus = args.world_size or 8 * args.nodes
+        print(format_plan(gpu_plan(nodes=args.nodes, gpus_per_node=min(gpus, 8))))
+        print(_memory_table(gpus))
         return 0
     exports = run_chain(check_profile(args.profile), stop_after=args.stop_after, progress=args.progress)
     print(f"chain done: {', '.join(exports)}")
     return 0
+
+
+def _memory_table(world_size: int, limit_gb: float = 80.0) -> str:
+    """Each gpu stage's per-GPU memory at ``world_size`` GPUs (:mod:`codellama_lite.train.memory`)."""
+    from codellama_lite.pipeline.chain import CHAIN, STANDIN
+    from codellama_lite.train.memory import format_memory, recipe_memory
+    from codellama_lite.train.recipe import load_recipe
+
+    lines = [f"\nper-GPU memory at {world_size} GPUs (80 GB each), bfloat16 compute, float32 masters and AdamW:"]
+    for stage in CHAIN:
+        if stage.name == STANDIN:
+            continue
+        recipe = load_recipe(stage.recipe_name, "gpu")
+        lines.append(f"# {stage.name}: model from {recipe.init.source or '[model]'}")
+        lines.append(format_memory(recipe_memory(recipe, world_size), limit_gb))
+    return "\n".join(lines)
 
 
 def _selfinstruct(args: argparse.Namespace) -> int:

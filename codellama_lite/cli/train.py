@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override a recipe value, e.g. --set train.max_steps=10 --set optim.lr=1e-3")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the recipe and print its batch arithmetic and size on the meta device")
+    parser.add_argument("--world-size", type=int, default=1,
+                        help="processes (GPUs) for --dry-run's batch arithmetic and per-GPU memory")
     parser.add_argument("--list", action="store_true", help="list the shipped recipes")
     parser.add_argument("--export-checkpoint", type=Path, metavar="STEP_DIR",
                         help="export a kept checkpoint (RUN/step-NNNNNNNN) to --out in Hugging Face format with its "
@@ -66,7 +68,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.checkpoint_every is not None and args.checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0 (0: only at the end), got {args.checkpoint_every}")
     if args.dry_run:
-        print(json.dumps(dry_run(recipe), indent=1))
+        if args.world_size < 1:
+            raise ValueError(f"--world-size must be at least 1, got {args.world_size}")
+        print(json.dumps(dry_run(recipe, args.world_size), indent=1))
         return 0
     if args.out is None:
         raise ValueError("--out is required: the folder for checkpoints, metrics.jsonl and final/")

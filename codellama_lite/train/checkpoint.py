@@ -6,7 +6,8 @@ rank one rank's state on load), and, from rank 0, ``train_state.json`` (step, re
 and ``checksums.json``, the SHA-256 of every other file (:func:`codellama_lite.support.fileio.write_checksums`). It is
 written as ``.step-00000200.partial/`` and renamed only once complete, so a folder named ``step-*`` was whole when
 written; on resume the newest checkpoint whose checksums still hold is the one continued, and a damaged newer one is
-named with the reason it was passed over (:func:`newest_intact`). Only the last ``keep_last`` are kept.
+named with the reason it was passed over (:func:`newest_intact`). Only the last ``keep_last`` are kept. A
+run resumes at any world size (:func:`load_checkpoint`).
 """
 
 from __future__ import annotations
@@ -205,14 +206,14 @@ def load_checkpoint(checkpoint: Path, model: nn.Module, optimizer: torch.optim.O
     ``model_config`` (this run's model, as a dict) is compared with the checkpoint's first, so that another
     vocabulary or shape is reported as such rather than as a damaged file."""
     state_info = read_state(checkpoint)
-    if state_info.get("world_size") != world.world_size:
-        raise ValueError(f"{checkpoint}: written by {state_info.get('world_size')} process(es); resume it with the "
-                         f"same number (this run has {world.world_size}) — the data position is per rank")
+    saved_world = state_info.get("world_size")
     if model_config is not None:
         check_same_model(checkpoint, state_info.get("model_config", {}), model_config)
     model_state, optim_state = get_state_dict(model, optimizer)
     _check_model_names(checkpoint, model_state)
-    key = f"rank{world.rank}"
+    # DCP reshards model and optimizer to any world size. The data position is global (every rank packs the whole
+    # global batch) and every rank's random states are equal, so another world size continues from rank 0's.
+    key = f"rank{world.rank}" if saved_world == world.world_size else "rank0"
     state = {"model": model_state, "optim": optim_state, key: b""}
     try:
         dcp.load(state, checkpoint_id=str(checkpoint))

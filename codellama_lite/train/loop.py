@@ -37,9 +37,10 @@ from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 from codellama_lite.train import checkpoint as ckpt
 from codellama_lite.train.distributed import (World, all_reduce_sum, barrier, close_world, gradient_scale,
-                                              init_world, shard_model)
+                                              init_world)
 from codellama_lite.train.metrics import MetricsLog, peak_flops
 from codellama_lite.train.optim import build_optimizer, lr_at, set_lr
+from codellama_lite.train.parallelize import count_parameters
 from codellama_lite.train.recipe import Recipe
 from codellama_lite.train.rundir import (RECIPE_FILE, RUN_FILE, Resume, RunFolder, check_same_run, claim,
                                          data_fingerprint, interrupted, resolved_recipe, run_record, stop_requests)
@@ -106,7 +107,8 @@ class Run:
         return 0
 
     def _tokenizer(self) -> Tokenizer:
-        """The starting export's tokenizer, a given one, or one trained on this corpus (rank 0, once per run)."""
+        """The starting checkpoint's tokenizer (with Code Llama's 16 pieces added where it lacks them, as Llama 2's
+        does), a given one, or one trained on this corpus (rank 0, once per run)."""
         own = self.out / "tokenizer.model"
         init, given = self.recipe.init.source, self.recipe.tokenizer.path
         if self.world.main and not own.exists():
@@ -114,7 +116,11 @@ class Run:
                 source = Path(init) / "tokenizer.model" if init else Path(given)
                 if not source.is_file():
                     raise FileNotFoundError(f"tokenizer not found: {source}")
-                shutil.copyfile(source, own)
+                if init:
+                    from codellama_lite.tokenizer import extend_tokenizer
+                    extend_tokenizer(source, own)
+                else:
+                    shutil.copyfile(source, own)
             else:
                 train_tokenizer_for(self.corpus, self.recipe.tokenizer.vocab_size, own)
         barrier(self.world)
@@ -128,28 +134,21 @@ class Run:
         return config
 
     def _model(self) -> torch.nn.Module:
-        if self.recipe.init.source:
-            from codellama_lite.interop import import_hf
-            model = import_hf(self.recipe.init.source)
-            if model.config.vocab_size < self.tokenizer.vocab_size:
-                raise ValueError(f"{self.recipe.init.source}: model vocabulary {model.config.vocab_size} < "
-                                 f"tokenizer's {self.tokenizer.vocab_size}")
-            model.config = self.recipe.model_shape()  # the export's, with [init]'s changes
-            model.reset_rope()
-        else:
-            model = Transformer(self._model_config())
-        self.model_config = model.config
-        return self._accelerate(model.to(self.world.device))
+        """From the starting checkpoint (built on ``meta``, sharded, then loaded: no rank holds the whole model) or
+        from scratch (built whole, then sharded, so that every world size starts from the same weights)."""
+        from codellama_lite.train.parallelize import build_pretrained, parallelize
 
-    def _accelerate(self, model: Transformer) -> torch.nn.Module:
-        """Speed from outside the model: FSDP2 across processes, CPU kernels on one, then ``torch.compile``."""
-        if self.world.distributed:
-            shard_model(model, self.world, self.dtype)
-        elif self.world.device.type == "cpu" and self.dtype == torch.float32 and self.cfg.cpu_kernels:
+        speed = {"checkpointing": self.cfg.activation_checkpointing, "compile": self.cfg.compile}
+        config = self._model_config()
+        if self.recipe.init.source:
+            model = build_pretrained(self.recipe.init.source, config, self.world, self.dtype, **speed)
+        else:
+            model = parallelize(Transformer(config).to(self.world.device), self.world, self.dtype, **speed)
+        self.model_config = model.config
+        if not self.world.distributed and self.world.device.type == "cpu" and self.dtype == torch.float32 \
+                and self.cfg.cpu_kernels:
             from codellama_lite.accel import use_cpu_kernels
             use_cpu_kernels(model)
-        if self.cfg.compile:
-            model.compile()
         return model
 
     def _resume(self) -> int:
@@ -236,21 +235,18 @@ class Run:
                                     shared, self.out / "tokenizer.model", self.world, self.cfg.keep_last)
 
     def export(self) -> Path:
-        """``out/final``: Hugging Face format (config.json, model.safetensors), ``tokenizer.model``, ``recipe.json``,
-        ``run.json`` and ``checksums.json``."""
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        """``out/final``: Hugging Face format (config.json, safetensors), ``tokenizer.model``, ``recipe.json``,
+        ``run.json`` and ``checksums.json``; in ``train.export_dtype``, sharded across the ranks' files under FSDP2
+        (no rank gathers the model)."""
+        from codellama_lite.train.export import export_sharded_hf
 
-        from codellama_lite.interop import export_hf
-
-        state = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        final = self.out / FINAL_DIR
+        final, partial = self.out / FINAL_DIR, self.out / ".final.partial"
         if self.world.main:
-            plain = Transformer(self.model_config, device="meta")
-            plain.load_state_dict({k: v.detach().float().cpu() for k, v in state.items()}, assign=True)
-            plain.reset_rope()
-            partial = self.out / ".final.partial"
             shutil.rmtree(partial, ignore_errors=True)
-            export_hf(plain, partial)
+        barrier(self.world)
+        export_sharded_hf(self.model, self.model_config, partial, self.world,
+                          {"float32": torch.float32, "bfloat16": torch.bfloat16}[self.cfg.export_dtype])
+        if self.world.main:
             for name in ("tokenizer.model", RECIPE_FILE, RUN_FILE):
                 shutil.copyfile(self.out / name, partial / name)
             write_checksums(partial)
@@ -261,8 +257,7 @@ class Run:
 
     def describe(self) -> str:
         a = self.arithmetic
-        params = sum(p.numel() for p in self.model.parameters()) * (self.world.world_size if self.world.distributed
-                                                                      else 1)
+        params = count_parameters(self.model)
         return (f"{self.recipe.stage} [{self.recipe.profile}] on {self.world.device} × {self.world.world_size}, "
                 f"{str(self.dtype).replace('torch.', '')}: ~{params / 1e6:.2f}M parameters, "
                 f"batch {a['micro_batch']} × {a['seq_len']} tokens × {a['accumulation']} accumulation × "
@@ -326,13 +321,20 @@ def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def dry_run(recipe: Recipe, world_size: int = 1) -> dict[str, Any]:
-    """Check a recipe without data or memory: the model that trains (from scratch or from ``init.from``'s export)
-    built on ``meta``, its size and batch arithmetic."""
+    """Check a recipe without data or memory: the model that trains (from scratch or from ``init.from``) built on
+    ``meta``, its size, batch arithmetic at ``world_size`` processes and per-GPU memory
+    (:mod:`codellama_lite.train.memory`, bfloat16 compute)."""
+    from codellama_lite.train.memory import recipe_memory
+
     config = recipe.model_shape()
     model = Transformer(config, device="meta")
     recipe.data_config()
     arithmetic = recipe.batch_arithmetic(world_size)
     tokens = recipe.train.max_steps * arithmetic["tokens_per_step"]
+    plan = recipe_memory(recipe, world_size, config)
+    memory = {"params": plan.params, "grads": plan.grads, "optimizer": plan.optimizer, "gathered": plan.gathered,
+              "logits": plan.logits, "activations": plan.activations, "checkpointing": plan.checkpointing,
+              "total_gb": {mode: round(plan.total(mode) / 1e9, 1) for mode in plan.activations}}
     return {"parameters": model.num_params(), "tokens": tokens, **arithmetic,
             "train_flops": flops_per_token(config, recipe.train.seq_len, training=True) * tokens,
-            "start": recipe.init.source or "scratch", "model": config.to_dict()}
+            "start": recipe.init.source or "scratch", "model": config.to_dict(), "memory_per_gpu_bytes": memory}

@@ -130,7 +130,10 @@ class TrainSection(Section):
     seed: int = 0
     device: str = "auto"  # auto: cuda when available, else cpu
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
-    compile: bool = False
+    compile: bool = False  # torch.compile each block (before sharding)
+    # per block, applied from outside the model (codellama_lite.train.parallelize)
+    activation_checkpointing: Literal["none", "selective", "full"] = "none"
+    export_dtype: Literal["float32", "bfloat16"] = "float32"  # the final Hugging Face export's (a released model's: bf16)
     cpu_kernels: bool = False  # opt-in oneDNN products for float32 CPU training (codellama_lite.accel; private
     # torch.ops.mkldnn operators, so never the default), one process only
     threads: NonNegativeInt = 0  # torch CPU threads; 0: torch's default
@@ -235,20 +238,25 @@ class Recipe(Section):
 
         From scratch: the ``[model]`` section over the default preset, with the tokenizer's vocabulary
         (``tokenizer_pieces``; by default ``[tokenizer] vocab_size`` + the 16 added pieces, or the size of
-        ``tokenizer.path``) unless the section sets one. From an export (``init.from``): the export's
-        ``config.json``. Then ``init.rope_theta`` and ``init.rope_scaling`` where set, and a rotary table at least
-        ``train.seq_len`` long. A ``[model]`` key that disagrees with the result is an error naming it.
+        ``tokenizer.path``) unless the section sets one. From an export or released weights (``init.from``, a
+        Hugging Face or Meta folder): its configuration, the vocabulary grown to the tokenizer's where that is
+        larger (Llama 2's 32,000 pieces + Code Llama's 16, §2.3). Then ``init.rope_theta`` and ``init.rope_scaling``
+        where set, and a rotary table at least ``train.seq_len`` long. A ``[model]`` key that disagrees with the
+        result is an error naming it.
         """
+        changes: dict[str, Any] = {}
         if self.init.source:
-            from codellama_lite.interop import read_config
+            from codellama_lite.interop import pretrained_config
 
-            start = read_config(self.init.source)
-            origin = f"the stage starts from the export {self.init.source}, whose model trains"
+            start = pretrained_config(self.init.source)
+            pieces = self._start_pieces() if tokenizer_pieces is None else tokenizer_pieces
+            changes["vocab_size"] = max(start.vocab_size, pieces)
+            origin = f"the stage starts from {self.init.source}, whose model trains"
         else:
             pieces = self._tokenizer_pieces() if tokenizer_pieces is None else tokenizer_pieces
             start = self.model.over(PRESETS[DEFAULT_PRESET].replace(vocab_size=pieces))
             origin = "[init] changes the model"
-        changes: dict[str, Any] = {"max_seq_len": max(start.max_seq_len, self.train.seq_len)}
+        changes["max_seq_len"] = max(start.max_seq_len, self.train.seq_len)
         if self.init.rope_theta > 0:
             changes["rope_theta"] = self.init.rope_theta
         if self.init.rope_scaling:
@@ -256,6 +264,17 @@ class Recipe(Section):
         shape = start.replace(**changes)
         self._check_agrees(shape, origin)
         return shape
+
+    def _start_pieces(self) -> int:
+        """The tokenizer a stage from ``init.from`` trains with: the folder's, with the 16 added pieces where it lacks
+        the infilling ones (:func:`codellama_lite.tokenizer.extend_tokenizer`); 0 when the folder has none."""
+        from codellama_lite.tokenizer import Tokenizer
+
+        path = Path(self.init.source) / "tokenizer.model"
+        if not path.is_file():
+            return 0
+        tokenizer = Tokenizer(path)
+        return tokenizer.vocab_size + (0 if tokenizer.has_infilling else EXTRA_PIECES)
 
     def _tokenizer_pieces(self) -> int:
         if self.tokenizer.path:
