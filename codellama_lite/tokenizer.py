@@ -413,5 +413,40 @@ class Tokenizer:
             return [self.bos_id, pre, suf, *self.encode_infilling(suffix), mid, *self.encode(prefix)]
         return [self.bos_id, pre, *self.encode(prefix), suf, *self.encode_infilling(suffix), mid]
 
+    # -- the vocabulary as byte-level merges (chapter 1 builds an encoder that reproduces ``encode`` with it) --
+
+    def byte_merge_ranks(self) -> dict[bytes, int]:
+        """The learned pieces as UTF-8 bytes (``▁`` read as a space), ranked by score, best first (rank 0 …).
+
+        SentencePiece's BPE encoder merges, again and again, the adjacent pair of symbols whose concatenation is the
+        best-scored piece (the leftmost on ties). Run over the *bytes* of ``" " + text`` with these ranks, the same rule
+        gives ``encode(text)`` token for token (:meth:`ids_from_byte_pieces`): every character of the vocabulary and
+        each of its leading byte runs rank first (they form characters before anything else merges), then the
+        multi-character pieces in SentencePiece's order. Bytes that form no piece are byte-fallback tokens.
+        """
+        ranked = sorted((-self.processor.get_score(i), i) for i in range(self.vocab_size) if self._is_text_piece(i))
+        pieces = [self.id_to_piece(i).replace("▁", " ").encode("utf-8") for _, i in ranked]
+        characters = [piece for piece in pieces if len(piece.decode("utf-8")) == 1]
+        ranks = {piece[:end]: 0 for piece in characters for end in range(2, len(piece) + 1)}
+        for rank, piece in enumerate(pieces, start=1):
+            if len(piece.decode("utf-8")) > 1:
+                ranks[piece] = rank
+        return ranks
+
+    def ids_from_byte_pieces(self, pieces: Sequence[bytes]) -> list[int]:
+        """The ids of byte-level pieces: a piece of the vocabulary by its id, anything else as byte-fallback ids."""
+        lookup = {self.id_to_piece(i).replace("▁", " ").encode("utf-8"): i for i in range(self.vocab_size)
+                  if self._is_text_piece(i)}
+        ids: list[int] = []
+        for piece in pieces:
+            ids += [lookup[piece]] if piece in lookup else [self.piece_to_id(f"<0x{byte:02X}>") for byte in piece]
+        return ids
+
+    def _is_text_piece(self, index: int) -> bool:
+        """A piece text can encode to (not a control, unknown, unused or byte piece)."""
+        processor = self.processor
+        return not (processor.is_control(index) or processor.is_unknown(index) or processor.is_unused(index)
+                    or processor.is_byte(index))
+
     def __repr__(self) -> str:
         return f"Tokenizer({str(self.model_path)!r}, vocab_size={self.vocab_size}, infilling={self.has_infilling})"
