@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from codellama_lite.workbook.exercises import chapters, checks_of, load_mutant, mutants, run_checks
+from codellama_lite.workbook.exercises import (chapters, checks_of, exercise_dir, load_module, load_mutant, mutants,
+                                               run_checks, your_turn)
 
 CHAPTERS = chapters()
 MUTANTS = [(chapter, path) for chapter in CHAPTERS for path in mutants(chapter)]
@@ -48,3 +49,22 @@ def test_checks_catch_the_mutant(chapter, path):
     results = {r.check: r for r in run_checks(chapter, mutant)}
     missed = [name for name in mutant.MUST_FAIL if results[name].passed]
     assert not missed, f"{path.name} ({(mutant.__doc__ or '').strip()}) passes {missed}"
+
+
+def test_your_turn_lets_the_reference_stand_in_for_an_unwritten_stub(capsys):
+    def pass_at_k(n, c, k):
+        raise NotImplementedError
+
+    impl = your_turn("ch06", pass_at_k)
+    assert impl.pass_at_k(10, 3, 10) == 1.0 and "not written yet: pass_at_k" in capsys.readouterr().out
+
+
+def test_your_turn_uses_a_written_function_and_names_a_wrong_one(capsys):
+    def pass_at_k(n, c, k):
+        return 1.0 - (1.0 - c / n) ** k
+
+    with pytest.raises(AssertionError, match=r"check_pass_at_k: AssertionError: pass_at_k\("):
+        your_turn("ch06", pass_at_k)
+    right = load_module(exercise_dir() / "ch06_benchmark_scoring" / "solution.py").pass_at_k
+    yours = your_turn("ch06", right)
+    assert yours.pass_at_k.__wrapped__ is right and "(yours: pass_at_k)" in capsys.readouterr().out

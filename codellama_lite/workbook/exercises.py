@@ -9,12 +9,13 @@ run on top of the solution (its other functions see the mutant's), and names the
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Sequence
 
 from codellama_lite.support.resources import resource_dir
 
@@ -111,3 +112,68 @@ def _run_check(chapter: str, name: str, check: Callable[[ModuleType], None], imp
             message += "\n" + traceback.format_exc(limit=-2)
         return CheckResult(chapter, name, False, message)
     return CheckResult(chapter, name, True)
+
+
+# -- "Your turn" cells: a learner's functions, checked from a notebook -----------------------------------------------
+
+
+def your_turn(chapter: str, *functions: Callable, checks: Sequence[str] | None = None,
+              directory: Path | None = None) -> ModuleType:
+    """Check functions written in a notebook cell with the chapter's checks; return what passed, to use below.
+
+    The learner's ``functions`` are laid over the chapter's ``solution.py`` in one namespace (as a mutant is), so the
+    solution's other functions call them. A function that raises ``NotImplementedError`` is not written yet: the
+    reference stands in for it, and the cell says so (this is what papermill and nbval run). ``checks`` defaults to
+    ``check_<name>`` for each function. A written function that fails a check raises ``AssertionError`` with the
+    check's message, which names what is wrong.
+    """
+    chapter = resolve_chapter(chapter, directory)
+    chapter_dir = (directory or exercise_dir()) / chapter
+    available = checks_of(chapter, directory)
+    names = list(checks) if checks is not None else [f"check_{function.__name__}" for function in functions]
+    unknown = [name for name in names if name not in available]
+    if unknown or not names:
+        raise ValueError(f"{chapter} has no check(s) {unknown or names}; available: {', '.join(available)}")
+    unwritten: set[str] = set()
+    while True:  # a check stops at the first stub it meets: replace it by the reference and run them again
+        found: set[str] = set()
+        impl = _overlay(chapter_dir / "solution.py", [f for f in functions if f.__name__ not in unwritten], found)
+        results = [_run_check(chapter, name, available[name], impl) for name in names]
+        if not found:
+            break
+        unwritten |= found
+    if unwritten:
+        print(f"not written yet: {', '.join(sorted(unwritten))} (raises NotImplementedError); the reference in "
+              f"exercises/{chapter}/solution.py stands in. Write it above and run the cell again.")
+    failed = [result for result in results if not result.passed]
+    if failed:
+        raise AssertionError("\n".join(f"{result.check}: {result.message}" for result in failed))
+    yours = [f.__name__ for f in functions if f.__name__ not in unwritten]
+    print(f"passed: {', '.join(names)}" + (f" (yours: {', '.join(yours)})" if yours else " (the reference)"))
+    return impl
+
+
+def _overlay(solution: Path, functions: Sequence[Callable], unwritten: set[str]) -> ModuleType:
+    """The solution's namespace with ``functions`` over it, each wrapped to note a ``NotImplementedError`` it raises."""
+    module = ModuleType(f"_exercise_{solution.parent.name}_yours")
+    module.__file__ = str(solution)
+    exec(compile(solution.read_text(encoding="utf-8"), str(solution), "exec"), module.__dict__)  # noqa: S102
+    for function in functions:
+        module.__dict__[function.__name__] = _noting_stubs(function, unwritten)
+    return module
+
+
+def _noting_stubs(function: Callable, unwritten: set[str]) -> Callable:
+    """``function``, noting its name in ``unwritten`` when it raises ``NotImplementedError`` itself (not a callee)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except NotImplementedError as error:
+            if not getattr(error, "_your_turn_noted", False):
+                error._your_turn_noted = True  # a caller up the stack is written; only the raiser is not
+                unwritten.add(function.__name__)
+            raise
+
+    return wrapper

@@ -95,3 +95,39 @@ def check_spm_prompt(impl):
         expected = tokenizer.infill_prompt(prefix, suffix, suffix_first=True)
         got = impl.spm_prompt(tokenizer, prefix, suffix)
         assert got == expected, f"SPM for {prefix!r}, {suffix!r}: {got} != {expected}"
+
+
+
+def check_train_bpe(impl):
+    merges = impl.train_bpe(BPE_CORPUS, BPE_STEPS)
+    learned = [(left + right).decode("utf-8").replace(" ", "▁") for left, right in merges]
+    expected = _sentencepiece_merges()
+    assert learned == expected, f"your first byte-level merges {learned} != SentencePiece's {expected}"
+    code = "def f(x):\n    return x + 1\n\ndef g(y):\n    return f(y) * 2\n"
+    merges = impl.train_bpe(code, 200)
+    assert all(isinstance(l, bytes) and isinstance(r, bytes) for l, r in merges), "merges are pairs of bytes"
+    assert merges[0] == (b" ", b" "), f"the most frequent pair of this code is two spaces, not {merges[0]}"
+    ranks: dict[bytes, int] = {}
+    for rank, (left, right) in enumerate(merges):
+        ranks.setdefault(left + right, rank)
+    pieces = [piece for word in impl.split_words(code) for piece in impl.bpe_encode(word, ranks)]
+    assert pieces == impl.split_words(code), \
+        "200 merges exhaust this short text: encoded with them, every word must come back as one piece"
+
+
+SNIPPETS = ("def mean(values):\n    return sum(values) / len(values)\n",
+            "class Point:\n        def __init__(self, x, y):\n\t\tself.x, self.y = x, y  # ’quoted’ é\n",
+            "    \n  x  =   [1, 22, 333]\n", "漢字 and ☺ and émigré", "if a == b:\n    pass", "a")
+
+
+def check_bpe_encode(impl):
+    tokenizer = _tokenizer()
+    ranks = tokenizer.byte_merge_ranks()
+    for text in SNIPPETS:
+        pieces = impl.bpe_encode((" " + text).encode("utf-8"), ranks)
+        assert b"".join(pieces) == (" " + text).encode("utf-8"), f"{text!r}: the pieces do not join into the input"
+        got, expected = tokenizer.ids_from_byte_pieces(pieces), tokenizer.encode(text)
+        assert got == expected, (f"{text!r}: your pieces {[tokenizer.id_to_piece(i) for i in got]} != SentencePiece's "
+                                 f"{[tokenizer.id_to_piece(i) for i in expected]}")
+    assert impl.bpe_encode(b"aaa", {b"aa": 0}) == [b"aa", b"a"], "on a tie, the leftmost pair merges first"
+    assert impl.bpe_encode(b"abc", {b"bc": 0, b"ab": 1}) == [b"a", b"bc"], "the smallest rank merges first"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 Word = tuple[str, ...]
@@ -57,3 +58,37 @@ def spm_prompt(tokenizer, prefix: str, suffix: str) -> list[int]:
     """Code Llama's SPM prompt: BOS, PRE, SUF, the suffix without the implicit space, MID, the prefix."""
     return ([tokenizer.bos_id, tokenizer.prefix_id, tokenizer.suffix_id] + tokenizer.encode_infilling(suffix)
             + [tokenizer.middle_id] + tokenizer.encode(prefix))
+
+
+WORD = re.compile(r" ?\S+|\s+(?!\S)|\s+")
+
+
+def split_words(text: str) -> list[bytes]:
+    """The UTF-8 words BPE trains on: a dummy-prefix space, single spaces kept before words, other whitespace apart."""
+    return [word.encode("utf-8") for word in WORD.findall(" " + text)]
+
+
+def train_bpe(text: str, num_merges: int) -> list[tuple[bytes, bytes]]:
+    """``num_merges`` merge steps over the byte-split words of ``text``."""
+    words = dict(Counter(tuple(bytes([b]) for b in word) for word in split_words(text)))
+    merges = []
+    for _ in range(num_merges):
+        try:
+            pair, words = bpe_merge_step(words)
+        except ValueError:
+            break
+        merges.append(pair)
+    return merges
+
+
+def bpe_encode(data: bytes, ranks: dict[bytes, int]) -> list[bytes]:
+    """Merge the best-ranked adjacent pair (leftmost on ties) until none is in ``ranks``."""
+    pieces = [bytes([b]) for b in data]
+    while len(pieces) > 1:
+        candidates = [(ranks[pieces[i] + pieces[i + 1]], i) for i in range(len(pieces) - 1)
+                      if pieces[i] + pieces[i + 1] in ranks]
+        if not candidates:
+            break
+        _, i = min(candidates)
+        pieces[i:i + 2] = [pieces[i] + pieces[i + 1]]
+    return pieces

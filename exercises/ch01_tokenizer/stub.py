@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 Word = tuple[str, ...]
@@ -55,4 +56,31 @@ def psm_prompt(tokenizer, prefix: str, suffix: str) -> list[int]:
 def spm_prompt(tokenizer, prefix: str, suffix: str) -> list[int]:
     """Code Llama's SPM prompt: BOS, PRE, SUF, the suffix without the implicit space, MID, the prefix."""
     # TODO: which part keeps the implicit leading space here?
+    raise NotImplementedError
+
+
+# -- A byte-level BPE trainer and encoder ----------------------------------------------------------------------------
+
+WORD = re.compile(r" ?\S+|\s+(?!\S)|\s+")
+
+
+def split_words(text: str) -> list[bytes]:
+    """Given, not to write: the UTF-8 words BPE trains on. A space is put before the text (SentencePiece's dummy
+    prefix); each word keeps the single space before it; runs of other whitespace are words of their own."""
+    return [word.encode("utf-8") for word in WORD.findall(" " + text)]
+
+
+def train_bpe(text: str, num_merges: int) -> list[tuple[bytes, bytes]]:
+    """Byte-level BPE: count the words of ``split_words(text)``, each a tuple of single bytes (``bytes([b])``), then
+    ``num_merges`` times take one ``bpe_merge_step`` (it works on bytes as well as on strings). Return the merged
+    pairs in the order they were learned; stop early when no pair is left."""
+    # TODO: a Counter of tuples of one-byte bytes objects, then the merge steps.
+    raise NotImplementedError
+
+
+def bpe_encode(data: bytes, ranks: dict[bytes, int]) -> list[bytes]:
+    """Split ``data`` into single bytes, then again and again merge the adjacent pair whose concatenation has the
+    smallest rank in ``ranks`` (the leftmost such pair when several tie), until no concatenation is in ``ranks``.
+    This is SentencePiece's BPE encoding rule; ``Tokenizer.byte_merge_ranks()`` gives its vocabulary as ranks."""
+    # TODO: a list of pieces; each round, scan the neighbours for the best rank and merge that one pair.
     raise NotImplementedError

@@ -32,3 +32,26 @@ def fim_example(tokenizer, text: str, start: int, end: int, suffix_first: bool) 
     ``suffix_first``, else PSM."""
     # TODO: cut the characters, not the tokens.
     raise NotImplementedError
+
+
+def apply_fim(tokenizer, text: str, rng, rate: float, spm_rate: float) -> list[int]:
+    """The training form of ``text`` (no BOS / EOS), drawing from ``rng`` (a ``random.Random``) in this order:
+
+    1. ``rng.random()``: below ``rate`` means FIM, otherwise return ``tokenizer.encode(text)`` (nothing else drawn);
+    2. two cut positions, each ``rng.randint(0, len(text))`` (both ends included), sorted;
+    3. ``rng.random()``: below ``spm_rate`` means SPM, otherwise PSM.
+    """
+    # TODO: three draws at most; reuse fim_example.
+    raise NotImplementedError
+
+
+def pack(tokenizer, documents, seq_len: int, n_windows: int, fim_rate: float, spm_rate: float) -> list[list[int]]:
+    """The first ``n_windows`` training windows of ``seq_len + 1`` tokens, filled in order from ``documents``, an
+    iterator of ``(text, rng)`` pairs (take the next one only when a document starts).
+
+    Each document becomes ``[BOS] + apply_fim(...) + [EOS]`` when that is a FIM example *and* fits whole into the room
+    left in the current window; otherwise ``[BOS] + encode(text) + [EOS]``, which may run on into the next windows.
+    So no FIM example is ever cut across two windows (the paper's whole-document rule, §2.3).
+    """
+    # TODO: keep the document being placed and how much of it is placed; decide FIM when it starts.
+    raise NotImplementedError

@@ -41,3 +41,17 @@ def check_mbpp_prompt(impl) -> None:
         got = impl.mbpp_prompt(problem, shots)
         assert got == expected, f"task {problem.task_id}: prompt differs at character " \
                                 f"{next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))}"
+
+
+def check_run_unsafely(impl) -> None:
+    """HumanEval's canonical solutions pass, wrong and crashing bodies fail, an endless loop times out."""
+    from codellama_lite.evaluation.humaneval import load_humaneval
+
+    problems = list(load_humaneval().values())[:4]
+    for problem in problems:
+        for completion, expected in ((problem.canonical_solution, "passed"), ("    return None\n", "failed"),
+                                     ("    import sys\n    sys.exit(3)\n", "failed"), ("    return (\n", "failed")):
+            got = impl.run_unsafely(problem, completion, 60.0)
+            assert got == expected, f"{problem.task_id} with body {completion[:40]!r}: {got!r}, expected {expected!r}"
+    got = impl.run_unsafely(problems[0], "    while True:\n        pass\n", 1.0)
+    assert got == "timed out", f"an endless loop must be stopped after the timeout and reported 'timed out', got {got!r}"

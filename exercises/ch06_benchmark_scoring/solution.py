@@ -31,3 +31,16 @@ def mbpp_prompt(problem, shots) -> str:
                 "Your code should pass these tests:\n\n" + "\n".join(p.test_list) + "\n[BEGIN]\n")
 
     return "\n".join([head(shot) + shot.code + "\n[DONE]" for shot in shots] + [head(problem)])
+
+
+def run_unsafely(problem, completion: str, timeout: float) -> str:
+    """UNSAFE: the program in a plain subprocess, judged by its exit status alone."""
+    import subprocess
+    import sys
+
+    program = f"{problem.prompt}{completion}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+    try:
+        finished = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    return "passed" if finished.returncode == 0 else "failed"

@@ -35,3 +35,15 @@ def mbpp_prompt(problem, shots) -> str:
     """
     # TODO: format each shot, then the problem without code, and join them with "\n".
     raise NotImplementedError
+
+
+def run_unsafely(problem, completion: str, timeout: float) -> str:
+    """UNSAFE — for reading, never for a model's output: run ``problem.prompt + completion``, then ``problem.test`` and
+    ``check(<entry point>)``, as one program in a fresh ``python`` subprocess, and return ``"passed"`` (it exits with
+    status 0), ``"failed"`` (any other status) or ``"timed out"`` (still running after ``timeout`` seconds; kill it).
+
+    The program runs with your user's rights: it can delete your files, and it decides its own verdict (``exit(0)``
+    before the tests "passes"). Notebook 06 shows both, then what the package's sandbox does instead.
+    """
+    # TODO: subprocess.run([sys.executable, "-c", program], timeout=..., capture_output=True).
+    raise NotImplementedError
