@@ -1,4 +1,4 @@
-"""Chapter 5 exercises — your file: the training loop (Code Llama §2.2–2.5 via Llama 2 §2.2; notebook 05).
+"""Chapter 5 exercises — your file: the training loop (Code Llama §2.6, after Llama 2 §2.2; notebook 05).
 
 Fill in each function, then run ``codellama-lite exercises check ch05``. The checks run your loop and the package's
 (``codellama_lite/train/optim.py`` and ``loop.py``) on the same model and batches; read those files only after your
