@@ -23,11 +23,12 @@ def fim_example(tokenizer, text: str, start: int, end: int, suffix_first: bool) 
 
 
 def apply_fim(tokenizer, text: str, rng, rate: float, spm_rate: float) -> list[int]:
-    """FIM or not, two character cuts, SPM or PSM: three draws, in this order."""
+    """FIM or not, two character cuts, SPM or PSM (always SPM after an empty prefix): three draws, in this order."""
     if rng.random() >= rate:
         return tokenizer.encode(text)
     start, end = sorted((rng.randint(0, len(text)), rng.randint(0, len(text))))
-    return fim_example(tokenizer, text, start, end, suffix_first=rng.random() < spm_rate)
+    suffix_first = rng.random() < spm_rate
+    return fim_example(tokenizer, text, start, end, suffix_first=suffix_first or start == 0)
 
 
 def pack(tokenizer, documents, seq_len: int, n_windows: int, fim_rate: float, spm_rate: float) -> list[list[int]]:

@@ -39,7 +39,9 @@ def apply_fim(tokenizer, text: str, rng, rate: float, spm_rate: float) -> list[i
 
     1. ``rng.random()``: below ``rate`` means FIM, otherwise return ``tokenizer.encode(text)`` (nothing else drawn);
     2. two cut positions, each ``rng.randint(0, len(text))`` (both ends included), sorted;
-    3. ``rng.random()``: below ``spm_rate`` means SPM, otherwise PSM.
+    3. ``rng.random()``: below ``spm_rate`` means SPM, otherwise PSM — except that an empty prefix is always laid out as
+       SPM (with no prefix, PSM's ``enc_nospace(" x")`` and SPM's ``enc("x")`` are the same ids, and the document could
+       not be read back).
     """
     # TODO: three draws at most; reuse fim_example.
     raise NotImplementedError

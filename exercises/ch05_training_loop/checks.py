@@ -16,9 +16,9 @@ from codellama_lite.model import Transformer
 from codellama_lite.train.distributed import World
 from codellama_lite.train.loop import train_step as package_train_step
 from codellama_lite.train.optim import build_optimizer, lr_at as package_lr_at
-from codellama_lite.train.recipe import OptimConfig
+from codellama_lite.train.recipe import OptimSection
 
-OPTIM = OptimConfig(lr=3e-3, warmup_steps=2, min_lr_ratio=1 / 30, weight_decay=0.1, grad_clip=0.5)
+OPTIM = OptimSection(lr=3e-3, warmup_steps=2, min_lr_ratio=1 / 30, weight_decay=0.1, grad_clip=0.5)
 STEPS = 5
 ONE_PROCESS = World(0, 1, torch.device("cpu"))
 _WORKDIR = tempfile.TemporaryDirectory(prefix="ch05-checks-")
@@ -62,7 +62,7 @@ def _your_step(impl, model, optimizer, step, steps=STEPS):
 def check_lr_at(impl) -> None:
     for peak, warmup, ratio, total in ((3e-4, 10, 1 / 30, 100), (1e-4, 0, 0.1, 50), (2e-5, 5, 0.0, 5),
                                        (1.0, 3, 1 / 30, 7)):
-        optim = OptimConfig(lr=peak, warmup_steps=warmup, min_lr_ratio=ratio)
+        optim = OptimSection(lr=peak, warmup_steps=warmup, min_lr_ratio=ratio)
         for step in range(1, total + 3):
             got, expected = impl.lr_at(step, total, peak, warmup, ratio), package_lr_at(step, total, optim)
             assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-15), \

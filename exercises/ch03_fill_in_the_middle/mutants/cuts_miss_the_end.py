@@ -8,4 +8,4 @@ def apply_fim(tokenizer, text, rng, rate, spm_rate):
     if rng.random() >= rate:
         return tokenizer.encode(text)
     start, end = sorted((rng.randint(0, max(len(text) - 1, 0)), rng.randint(0, max(len(text) - 1, 0))))
-    return fim_example(tokenizer, text, start, end, suffix_first=rng.random() < spm_rate)  # noqa: F821
+    return fim_example(tokenizer, text, start, end, (rng.random() < spm_rate) or start == 0)  # noqa: F821

@@ -9,4 +9,4 @@ def apply_fim(tokenizer, text, rng, rate, spm_rate):
         return tokenizer.encode(text)
     suffix_first = rng.random() < spm_rate
     start, end = sorted((rng.randint(0, len(text)), rng.randint(0, len(text))))
-    return fim_example(tokenizer, text, start, end, suffix_first)  # noqa: F821
+    return fim_example(tokenizer, text, start, end, suffix_first or start == 0)  # noqa: F821
