@@ -44,6 +44,7 @@ def test_a_batch_equals_each_prompt_alone(model):
         assert completion.finish_reason == "length"
 
 
+@pytest.mark.slow
 def test_sampling_is_seeded(model):
     a = generate(model, PROMPTS, 20, temperature=1.0, top_p=0.95, seed=7)
     b = generate(model, PROMPTS, 20, temperature=1.0, top_p=0.95, seed=7)
