@@ -21,6 +21,7 @@ import torch
 
 from codellama_lite.model import KVCache, Transformer
 from codellama_lite.rope import rope_type
+from codellama_lite.support.text import truncate_at_stops
 
 
 class TokenizerLike(Protocol):
@@ -220,7 +221,7 @@ def _completions(rows: list[list[int]], done: list[bool], stopped_by_string: lis
             row = row[: next(i for i, token in enumerate(row) if token in stop_ids)]
         elif finished:
             row = row[: _first_stop_string_end(row, tokenizer, stop_strings)]
-        text = None if tokenizer is None else truncate_at_stop(decode_infilling(tokenizer, row), stop_strings)
+        text = None if tokenizer is None else truncate_at_stops(decode_infilling(tokenizer, row), stop_strings)
         completions.append(Completion(row, text, "stop" if finished else "length"))
     return completions
 
@@ -233,12 +234,6 @@ def _first_stop_string_end(row: list[int], tokenizer: TokenizerLike | None, stop
         if any(stop in text for stop in stop_strings):
             return end
     return len(row)
-
-
-def truncate_at_stop(text: str, stop_strings: Sequence[str]) -> str:
-    """``text`` up to the earliest occurrence of any stop string (unchanged if none occurs)."""
-    cut = min((index for index in (text.find(stop) for stop in stop_strings) if index >= 0), default=len(text))
-    return text[:cut]
 
 
 # -- many samples of one prompt (pass@k, Code Llama §3) -----------------------------------------------------------

@@ -76,6 +76,7 @@ def test_plain_path_where_onednn_does_not_apply(case, monkeypatch):
     assert y.is_meta or torch.equal(y, torch.nn.functional.linear(x, layer.weight))
 
 
+@pytest.mark.slow
 @needs_onednn
 def test_compiled_training_keeps_onednn_products_and_f_linear_gradients(monkeypatch, compiler):
     """Under torch.compile the forward and both backward products stay oneDNN's (an operator the compiler calls as

@@ -100,6 +100,7 @@ def _smoke_train(out: Path, small_tokenizer, *extra: str) -> list[str]:
             *[arg for item in sets for arg in ("--set", item)], "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare to mount a small tmpfs")
 def test_a_full_disk_says_no_space_left(tmp_path, small_tokenizer):
     """Training into a 600 KB file system: the checkpoint cannot be written, and the one line says why."""
@@ -117,6 +118,7 @@ def test_a_full_disk_says_no_space_left(tmp_path, small_tokenizer):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_after_the_step_and_resume_finishes(tmp_path, small_tokenizer):
     from codellama_lite.train import read_metrics
 

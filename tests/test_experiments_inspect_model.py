@@ -1,4 +1,4 @@
-"""Head scores, judged completions and the toy benchmark run of codellama_lite.experiments.inspect_model, and the chapter 2 / 6
+"""Head scores and the toy benchmark run of codellama_lite.experiments.inspect_model, and the chapter 2 / 6
 figures built on them."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch  # noqa: E402
 
 from codellama_lite.evaluation.passk import PassAtK  # noqa: E402
 from codellama_lite.experiments.inspect_model import (Head, best_heads, induction_pairs, induction_scores,  # noqa: E402
-                                          induction_window, judge_completions, previous_token_scores, score_toy,
-                                          uniform_baseline)
+                                                      induction_window, previous_token_scores, score_toy,
+                                                      uniform_baseline)
 from codellama_lite.data.toyworld import problems  # noqa: E402
 
 TOKENS = [5, 6, 7, 8, 5, 6, 7, 9]
@@ -89,14 +89,6 @@ class _Fixed:
     def __call__(self, task, *, temperature, top_p, max_new_tokens, seed):
         self.calls.append((task.task_id, temperature, seed))
         return self.answers.get(task.task_id, self.default)
-
-
-def test_judge_completions_runs_the_hidden_tests():
-    chosen = problems("test", seed=0, count=2)
-    right = {chosen[0].task_id: chosen[0].canonical_solution + "\n\ndef unrelated():\n    pass\n"}
-    judged = judge_completions(_Fixed(right), chosen)
-    assert [j.passed for j in judged] == [True, False]
-    assert "unrelated" not in judged[0].completion  # cut at the stop sequence "\ndef"
 
 
 def test_score_toy_counts_passing_samples(tmp_path):

@@ -130,6 +130,7 @@ def test_retrieval_accuracy_grid_on_a_random_model(tiny, small_tokenizer, texts)
     assert accuracy.sum() == 0  # a random model does not retrieve
 
 
+@pytest.mark.slow
 def test_lcft_arms_fine_tune_through_the_cache_with_their_base_and_scaling(tmp_path, monkeypatch):
     from codellama_lite.interop import read_config
     from codellama_lite.pipeline import chain

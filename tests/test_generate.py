@@ -44,6 +44,7 @@ def test_a_batch_equals_each_prompt_alone(model):
         assert completion.finish_reason == "length"
 
 
+@pytest.mark.slow
 def test_sampling_is_seeded(model):
     a = generate(model, PROMPTS, 20, temperature=1.0, top_p=0.95, seed=7)
     b = generate(model, PROMPTS, 20, temperature=1.0, top_p=0.95, seed=7)
@@ -193,13 +194,17 @@ def test_left_to_right_samples_end_at_a_fim_marker(small_tokenizer, marker):
 
 
 @pytest.mark.parametrize("marker", MARKERS)
-def test_chapter_three_continuations_end_at_a_fim_marker(small_tokenizer, marker):
-    from codellama_lite.experiments.fim import continue_prompts
+def test_continuations_decoded_across_tasks_end_at_a_fim_marker(small_tokenizer, marker):
+    from codellama_lite.evaluation.generation import ModelCompleter, Sampling, complete
+    from codellama_lite.evaluation.tasks import Task
 
     tok = small_tokenizer
     body = "    return x + 1\n"
     script = tok.encode_infilling(body) + [getattr(tok, marker)] + tok.encode_infilling("    y = 2\n") + [tok.eos_id]
-    assert continue_prompts(_scripted_text_model(tok, script), tok, ["def f(x):\n"], ("\ndef",)) == [body]
+    task = Task(task_id="t/0", prompt="def f(x):\n", test="", entry_points=("f",), reference=body, stops=("\ndef",))
+    completer = ModelCompleter(_scripted_text_model(tok, script), tok)
+    [sample] = complete(completer, [task], Sampling(max_new_tokens=96), batch_tasks=True)
+    assert sample.completion == body
 
 
 @pytest.mark.parametrize("marker", ["prefix_id", "suffix_id", "middle_id"])

@@ -43,6 +43,7 @@ def test_decode_step_equals_cached_forward_with_padding(model):
     assert (got - expected).abs().max().item() <= 1e-5
 
 
+@pytest.mark.slow
 def test_compiled_generation_gives_the_same_tokens(model, compiler):
     compiled = generate(model, PROMPTS, 6, compile=True)
     assert [c.tokens for c in compiled] == [c.tokens for c in generate(model, PROMPTS, 6)]
@@ -146,7 +147,7 @@ def test_model_built_in_inference_mode_decodes_like_f_linear(monkeypatch):
 # -- generation decodes with current copies -------------------------------------------------------------------
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"])
 def test_generation_multiplies_by_current_packed_weights(compiled, monkeypatch, request):
     """A swapped model generates with the packed oneDNN copies in every single-token step, eager or compiled; after
     the weights change in place, the tokens are those of the new weights."""

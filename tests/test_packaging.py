@@ -150,6 +150,7 @@ def test_the_wheel_ships_every_workbook_folder(installed_wheel, tmp_path):
         assert _workbook_files(Path(folder)) == _workbook_files(ROOT / name), f"{name}/ is not shipped whole"
 
 
+@pytest.mark.slow
 def test_exercises_and_workbook_run_from_the_wheel(installed_wheel, tmp_path):
     listing = _run_installed(installed_wheel, tmp_path, "-m", "codellama_lite", "exercises", "list")
     assert listing.returncode == 0 and "ch06_benchmark_scoring" in listing.stdout.split(), listing

@@ -16,6 +16,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_smoke_chain_runs_then_comes_from_the_cache(cache):
     from codellama_lite.interop import import_hf
 

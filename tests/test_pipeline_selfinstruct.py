@@ -77,15 +77,18 @@ def test_resume_asks_only_for_missing_questions(tasks, sandbox, tmp_path):
     assert stats.questions == 3 and stats.filtered_triplets == 3
 
 
-def test_tiny_random_model_samples_candidates(tasks, small_tokenizer, sandbox):
+def test_tiny_random_model_samples_candidates(tasks, small_tokenizer, sandbox, tmp_path):
     from codellama_lite.evaluation.generation import ModelCompleter
     from tests._models import random_model
 
     model = random_model(ModelConfig.preset("tiny", vocab_size=small_tokenizer.vocab_size))
     completer = ModelCompleter(model, small_tokenizer, batch_size=4)
-    candidates = si.sample_candidates(completer, tasks[0], CONFIG)
+    si.generate_candidates(completer, sandbox, tasks[:1], tmp_path, CONFIG, progress=False)
+    [record] = [json.loads(line) for line in (tmp_path / si.CANDIDATES_FILE).read_text().splitlines()]
+    candidates = record["candidates"]
     assert len(candidates) == CONFIG.candidates and len(set(candidates)) > 1  # sampled, not greedy
-    assert si.judge_candidates(sandbox, tasks[0], candidates) == [False] * CONFIG.candidates
+    assert not any(stop in c for c in candidates for stop in tasks[0].stops)  # cut at the stop sequences
+    assert record["passed"] == [False] * CONFIG.candidates
 
 
 def test_bad_settings_fail_clearly():

@@ -98,6 +98,7 @@ def test_batch_encode_equals_one_by_one(small_tokenizer):
     assert small_tokenizer.encode_batch(texts[:3], bos=True)[0] == small_tokenizer.encode(CODE, bos=True)
 
 
+@pytest.mark.slow
 def test_round_trip_on_every_file_of_the_default_corpus(small_tokenizer):
     texts, report = read_corpus()
     assert report.files_read > 100

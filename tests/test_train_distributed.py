@@ -18,8 +18,9 @@ import torch
 
 from codellama_lite.train import read_metrics
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                                reason="torch.distributed with gloo is not available")
+pytestmark = [pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                                 reason="torch.distributed with gloo is not available"),
+              pytest.mark.slow]  # the module's runs train twice with two processes
 
 STEPS = 6
 

@@ -99,6 +99,7 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine_to_peak_over_30():
 
 # -- training runs ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_accumulation_does_not_change_the_losses(tmp_path, fast):
     """The loss is normalised by the global target-token count: 2 × 4 sequences = 1 × 8 sequences."""
     runs = {}
@@ -131,6 +132,7 @@ def test_training_lowers_the_loss_and_exports_a_transformers_model(tmp_path, fas
         assert (ours(tokens) - theirs(tokens).logits).abs().max().item() < 1e-4
 
 
+@pytest.mark.slow
 def test_the_default_paths_swap_no_kernels_and_cpu_kernels_opts_in(tmp_path, fast, monkeypatch):
     """The trainer and ``eval``'s loader run the model as built (plain ``nn.Linear``: no private ``torch.ops.mkldnn``
     operator); ``train.cpu_kernels = true`` applies :func:`codellama_lite.accel.use_cpu_kernels` from outside."""
@@ -149,6 +151,7 @@ def test_the_default_paths_swap_no_kernels_and_cpu_kernels_opts_in(tmp_path, fas
     assert len(swapped) == 1
 
 
+@pytest.mark.slow
 def test_a_kept_checkpoint_exports_for_eval(tmp_path, fast):
     from codellama_lite.cli import main
     from codellama_lite.interop import import_hf
@@ -180,6 +183,7 @@ def test_resume_with_another_recipe_is_refused(tmp_path, fast):
               progress=False)
 
 
+@pytest.mark.slow
 def test_a_corrupt_checkpoint_is_named(tmp_path, fast):
     recipe = load_recipe("base", "smoke", fast + ["train.max_steps=2", "train.checkpoint_every=1"])
     train(recipe, tmp_path, progress=False)
@@ -213,6 +217,7 @@ def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, fast):
         train(recipe, tmp_path, progress=False)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_reproduces_the_uninterrupted_losses_bit_for_bit(tmp_path, fast):
     args = ["train", "--recipe", "base", "--profile", "smoke", "--max-steps", "30", "--checkpoint-every", "5",
             "--no-progress", *_sets(fast)]

@@ -41,6 +41,7 @@ def test_resume_compares_the_resolved_recipe_and_never_rewrites_the_record(tmp_p
     assert len(saved["tokenizer_sha256"]) == 64 and len(saved["data_fingerprint"]) == 64
 
 
+@pytest.mark.slow
 def test_the_same_recipe_resumes_with_other_checkpoint_settings(tmp_path, fast):
     train(_recipe(fast), tmp_path, progress=False)
     train(_recipe(fast, "train.checkpoint_every=2", "train.keep_last=3"), tmp_path, resume=True, progress=False)
@@ -73,6 +74,7 @@ def test_a_file_as_out_is_refused(tmp_path, fast):
     assert (tmp_path / "out").read_text() == "x"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("existing", [False, True])
 def test_a_failed_set_up_leaves_nothing_and_the_corrected_command_runs(tmp_path, fast, existing):
     empty = tmp_path / "empty"
@@ -101,6 +103,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, fast, make):
     assert (not out.exists()) if make == "absent" else sorted(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_checkpoint_without_its_train_state_is_named_never_a_silent_restart(tmp_path, fast, capsys):
     recipe = load_recipe("base", "smoke", fast + ["train.max_steps=3", "train.checkpoint_every=0"])
     train(recipe, tmp_path, progress=False)
@@ -118,6 +121,7 @@ def test_a_checkpoint_without_its_train_state_is_named_never_a_silent_restart(tm
     assert (tmp_path / "metrics.jsonl").read_bytes() == before and (tmp_path / "step-00000003").is_dir()
 
 
+@pytest.mark.slow
 def test_another_tokenizer_on_resume_is_a_vocabulary_mismatch_not_a_corrupt_checkpoint(tmp_path, fast):
     from codellama_lite.tokenizer import Tokenizer
 

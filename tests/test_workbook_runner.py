@@ -108,6 +108,7 @@ def test_scratch_dirs_of_killed_kernels_are_swept_by_the_next_one():
     assert not left.exists() and mine.exists() and mine.parent == left.parent
 
 
+@pytest.mark.slow
 def test_a_cell_that_hangs_is_retried_once_then_named(tmp_path, capsys):
     from codellama_lite.workbook.runner import CELL_TIMEOUT_S, run_notebook
 

@@ -115,38 +115,62 @@ def _toy_problems(args: argparse.Namespace) -> tuple[list, dict[str, dict[str, s
 
 
 def _run(args: argparse.Namespace) -> int:
-    from codellama_lite.evaluation.samples import read_samples
+    from codellama_lite.evaluation.evaluate import evaluate
+    from codellama_lite.evaluation.scoring import score_samples
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     tasks = load_tasks(args)
     if args.checkpoint is not None:
         samples_path = args.samples or Path(f"samples_{args.benchmark}.jsonl")
-        _generate(args, tasks, samples_path)
+        sampling, completer = _completer(args)
+        doing = f"generating into {samples_path}, then judging"
     else:
-        samples_path = args.score
-    samples = read_samples(samples_path)
-    if args.checkpoint is not None or args.limit is not None:
-        wanted = {task.task_id for task in tasks}
-        samples = [sample for sample in samples if sample.task_id in wanted]
-    if not samples:
+        samples_path, samples = args.score, _samples_to_score(args, tasks)
+        doing = f"judging {len(samples)} samples of {len({s.task_id for s in samples})} problems"
+    with _sandbox(args) as sandbox:
+        print(f"{doing} (isolation: {sandbox.level}, {sandbox.isolation}) ...", flush=True)
+        if args.checkpoint is not None:  # the paper's protocol, resumable; then every sample the file holds is judged
+            results = evaluate(completer, tasks, sandbox, sampling, samples_path=samples_path, progress=True)
+        else:
+            results = score_samples(tasks, samples, sandbox, truncate=args.truncate, progress=True)
+    if not results:
         raise ValueError(f"{samples_path}: no samples for this benchmark")
     results_path = args.results or samples_path.with_name(samples_path.name.removesuffix(".jsonl") + ".results.jsonl")
-    print(score_and_report(args, tasks, samples, results_path))
+    print(report(args, tasks, results, results_path))
     return 0
 
 
-def score_and_report(args: argparse.Namespace, tasks: list, samples: list, results_path: Path) -> str:
-    """Judge ``samples``, write the results file, and return the table with the paper's numbers."""
-    from codellama_lite.evaluation.report import format_table
-    from codellama_lite.support.fileio import atomic_open
-    from codellama_lite.evaluation.samples import write_results
-    from codellama_lite.evaluation.scoring import counts, exact_match_rate, score_samples, summarize
+def _samples_to_score(args: argparse.Namespace, tasks: list) -> list:
+    """The samples of ``--score`` (those of the first ``--limit`` problems); none is an error."""
+    from codellama_lite.evaluation.samples import read_samples
 
-    with _sandbox(args) as sandbox:
-        print(f"judging {len(samples)} samples of {len({s.task_id for s in samples})} problems "
-              f"(isolation: {sandbox.level}, {sandbox.isolation}) ...", flush=True)
-        results = score_samples(tasks, samples, sandbox, truncate=args.truncate, progress=True)
+    samples = read_samples(args.score)
+    if args.limit is not None:
+        wanted = {task.task_id for task in tasks}
+        samples = [sample for sample in samples if sample.task_id in wanted]
+    if not samples:
+        raise ValueError(f"{args.score}: no samples for this benchmark")
+    return samples
+
+
+def _completer(args: argparse.Namespace) -> tuple:
+    """The sampling settings (checked first) and the checkpoint's completer."""
+    from codellama_lite.evaluation.generation import Sampling, load_completer
+
+    sampling = Sampling(args.n, args.temperature, args.top_p, args.max_new_tokens, args.seed)
+    return sampling, load_completer(args.checkpoint, hf=args.hf, tokenizer_path=args.tokenizer, device=args.device,
+                                    suffix_first=getattr(args, "suffix_first", False), batch_size=args.batch_size,
+                                    dtype=args.dtype)
+
+
+def report(args: argparse.Namespace, tasks: list, results: list, results_path: Path) -> str:
+    """Write the results file and the JSON summary of judged ``results``; return the table with the paper's numbers."""
+    from codellama_lite.evaluation.report import format_table
+    from codellama_lite.evaluation.samples import write_results
+    from codellama_lite.evaluation.scoring import counts, exact_match_rate, summarize
+    from codellama_lite.support.fileio import atomic_open
+
     write_results(results_path, results)
     per_task = counts(results)
     ns = sorted({n for n, _ in per_task.values()})
@@ -193,13 +217,3 @@ def _sandbox(args: argparse.Namespace):
         return Sandbox(timeout=args.timeout, workers=args.workers, allow_weak_isolation=args.allow_weak_isolation)
     except IsolationError as error:
         raise ValueError(str(error)) from None
-
-
-def _generate(args: argparse.Namespace, tasks: list, samples_path: Path) -> None:
-    """Generate the missing samples with the paper's protocol, appending to ``samples_path`` (resumable)."""
-    from codellama_lite.evaluation.generation import generate_samples
-
-    generate_samples(tasks, samples_path, checkpoint=args.checkpoint, hf=args.hf, tokenizer_path=args.tokenizer,
-                     n=args.n, temperature=args.temperature, top_p=args.top_p,
-                     max_new_tokens=args.max_new_tokens, device=args.device, seed=args.seed,
-                     suffix_first=getattr(args, "suffix_first", False), batch_size=args.batch_size, dtype=args.dtype)

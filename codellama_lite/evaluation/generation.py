@@ -10,16 +10,21 @@ The loop is independent of the model: anything with the :class:`Completer` signa
 has a ``many`` method (:class:`ManyCompleter`) receives all of a task's missing samples at once; the checkpoint
 completer (:func:`load_completer`) then decodes them together from one prefilled prompt
 (:func:`codellama_lite.generate.sample_many`), each still drawn from its own seed.
+
+:func:`complete` draws the same samples in memory, for a measurement that keeps no samples file; asked to, it decodes
+the greedy samples of several tasks together (:meth:`ModelCompleter.batch`, left-padded prompts), which is faster but
+lets a sample depend, in its last bits, on the prompts beside it, so the resumable files never do it.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from codellama_lite.evaluation.samples import SamplesFile
+from codellama_lite.evaluation.samples import Sample, SamplesFile
 from codellama_lite.evaluation.stops import truncate_at_stops
 from codellama_lite.evaluation.tasks import Task
 
@@ -40,6 +45,27 @@ class ManyCompleter(Completer, Protocol):
 def sample_seed(seed: int, task_id: str, index: int) -> int:
     """A per-sample seed that depends only on the run seed, the task and the sample index (stable across runs)."""
     return zlib.crc32(f"{seed}/{task_id}/{index}".encode()) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a task's samples are drawn (Code Llama §3): ``n`` per task, greedy when ``temperature`` is 0 (pass@1),
+    otherwise at ``temperature`` within the ``top_p`` nucleus (the paper: n = 200, T = 0.8, top-p 0.95 for
+    pass@10/100); at most ``max_new_tokens`` each; ``seed`` is the run's, from which each sample's derives."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_protocol(self.n, self.temperature, self.top_p)
+
+    @property
+    def options(self) -> dict:
+        """The keywords a :class:`Completer` takes besides the task and the seed."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}
 
 
 def check_protocol(n: int, temperature: float, top_p: float) -> None:
@@ -66,7 +92,7 @@ def run_generation(tasks: Sequence[Task], samples_path: str | Path, completer: C
                    progress: bool = True) -> int:
     """Generate every missing sample, appending each as it is made; returns how many were generated. A file of
     samples made otherwise (:func:`provenance`) is refused."""
-    check_protocol(n, temperature, top_p)
+    sampling = Sampling(n, temperature, top_p, max_new_tokens, seed)
     samples = SamplesFile(samples_path, provenance(completer, temperature=temperature, top_p=top_p,
                                                    max_new_tokens=max_new_tokens, seed=seed))
     by_id = {task.task_id: task for task in tasks}
@@ -74,21 +100,42 @@ def run_generation(tasks: Sequence[Task], samples_path: str | Path, completer: C
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="generating", unit="sample", disable=not progress)
-    many = getattr(completer, "many", None)
     made = 0
-    for task_id, indices in _by_task(todo).items():
-        task = by_id[task_id]
-        seeds = [sample_seed(seed, task_id, index) for index in indices]
-        options = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
-        # One at a time unless the completer decodes a task's samples together; each is appended as it arrives.
-        texts = many(task, seeds=seeds, **options) if many is not None else \
-            (completer(task, seed=one, **options) for one in seeds)
-        for index, text in zip(indices, texts):
-            samples.append(task_id, index, truncate_at_stops(text, task.stops))
-            made += 1
-            bar.update()
+    for sample in draw(completer, by_id, todo, sampling):
+        samples.append(sample.task_id, sample.index, sample.completion)
+        made += 1
+        bar.update()
     bar.close()
     return made
+
+
+def complete(completer: Completer, tasks: Sequence[Task], sampling: Sampling = Sampling(), *,
+             batch_tasks: bool = False) -> list[Sample]:
+    """``sampling.n`` samples of every task, in memory, each cut at its task's stop sequences: the samples
+    :func:`run_generation` would write. With ``batch_tasks`` a completer that has a ``batch`` method
+    (:meth:`ModelCompleter.batch`) decodes the greedy samples of several tasks together."""
+    batch = getattr(completer, "batch", None)
+    if batch_tasks and batch is not None and sampling.temperature == 0 and sampling.n == 1:
+        texts = batch(tasks, max_new_tokens=sampling.max_new_tokens)
+        return [Sample(task.task_id, 0, truncate_at_stops(text, task.stops)) for task, text in zip(tasks, texts)]
+    by_id = {task.task_id: task for task in tasks}
+    return list(draw(completer, by_id, [(task.task_id, index) for task in tasks for index in range(sampling.n)],
+                     sampling))
+
+
+def draw(completer: Completer, by_id: dict[str, Task], todo: Sequence[tuple[str, int]],
+         sampling: Sampling) -> Iterator[Sample]:
+    """The samples ``(task_id, index)`` of ``todo``, each from its own seed (:func:`sample_seed`) and cut at its
+    task's stop sequences, yielded as each arrives; a task's samples go together to a completer's ``many``."""
+    many = getattr(completer, "many", None)
+    for task_id, indices in _by_task(todo).items():
+        task = by_id[task_id]
+        seeds = [sample_seed(sampling.seed, task_id, index) for index in indices]
+        # One at a time unless the completer decodes a task's samples together.
+        texts = many(task, seeds=seeds, **sampling.options) if many is not None else \
+            (completer(task, seed=one, **sampling.options) for one in seeds)
+        for index, text in zip(indices, texts):
+            yield Sample(task_id, index, truncate_at_stops(text, task.stops))
 
 
 def _by_task(pairs: Sequence[tuple[str, int]]) -> dict[str, list[int]]:
@@ -181,14 +228,30 @@ class ModelCompleter:
                                   stop_strings=task.stops, tokenizer=self.tokenizer)
         return [completion.text or "" for completion in completions]
 
+    def batch(self, tasks: Sequence[Task], *, max_new_tokens: int) -> list[str]:
+        """Greedy completions of ``tasks``, up to ``batch_size`` tasks decoded together from left-padded prompts:
+        infilling tasks through :func:`~codellama_lite.generate.infill`, the others continued up to EOS, a FIM marker
+        or one of their stop sequences (a run holds tasks of one kind and one set of stops)."""
+        from codellama_lite.generate import generate, infill, stop_token_ids
 
-def generate_samples(tasks: Sequence[Task], samples_path: str | Path, *, checkpoint: str | Path, hf: bool = False,
-                     tokenizer_path: str | Path | None = None, n: int = 1, temperature: float = 0.0,
-                     top_p: float = 0.95, max_new_tokens: int = 512, device: str = "cpu", seed: int = 0,
-                     suffix_first: bool = False, batch_size: int = 32, dtype: str = "float32") -> int:
-    """The CLI's generation step: load the checkpoint, then :func:`run_generation`."""
-    check_protocol(n, temperature, top_p)
-    completer = load_completer(checkpoint, hf=hf, tokenizer_path=tokenizer_path, device=device,
-                               suffix_first=suffix_first, batch_size=batch_size, dtype=dtype)
-    return run_generation(tasks, samples_path, completer, n=n, temperature=temperature, top_p=top_p,
-                          max_new_tokens=max_new_tokens, seed=seed)
+        texts: dict[int, str] = {}
+        for group in _groups(tasks, self.batch_size):
+            chosen = [tasks[i] for i in group]
+            if chosen[0].is_infilling:
+                made = infill(self.model, self.tokenizer, [(t.prompt, t.suffix or "") for t in chosen],
+                              suffix_first=self.suffix_first, max_new_tokens=max_new_tokens)
+            else:
+                made = [c.text or "" for c in generate(
+                    self.model, [self.tokenizer.encode(t.prompt, bos=True) for t in chosen], max_new_tokens,
+                    stop_ids=stop_token_ids(self.tokenizer), stop_strings=chosen[0].stops, tokenizer=self.tokenizer)]
+            texts.update(zip(group, made))
+        return [texts[i] for i in range(len(tasks))]
+
+
+def _groups(tasks: Sequence[Task], size: int) -> list[list[int]]:
+    """Indices of ``tasks`` in runs of at most ``size`` that share a kind (infilling or not) and stop sequences, each
+    kind's tasks in order."""
+    kinds: dict[tuple[bool, tuple[str, ...]], list[int]] = {}
+    for index, task in enumerate(tasks):
+        kinds.setdefault((task.is_infilling, tuple(task.stops)), []).append(index)
+    return [indices[start:start + size] for indices in kinds.values() for start in range(0, len(indices), size)]

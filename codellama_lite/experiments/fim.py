@@ -9,9 +9,9 @@ seed for each retraining (:func:`arm_recipes`, trained once each through the cac
    front of the model, per arm — the precondition for a fair comparison, since the packer FIMs only documents that
    fit whole in a context (docs/paper_facts.md §3) and a FIM cut can split a function from its docstring;
 2. **left-to-right ability** (Table 5: FIM costs 0.6 / 1.1 points of pass@k at 7B / 13B and leaves the test loss
-   unchanged; Bavarian et al. 2022, arXiv 2207.14255: "FIM for free"): greedy pass@1 on toy test problems
-   (:func:`continue_prompts`), the loss of canonical bodies given their prompt (:func:`body_losses`) and the loss of
-   plain validation windows per source (:func:`window_losses`), each a paired difference over problems and seeds
+   unchanged; Bavarian et al. 2022, arXiv 2207.14255: "FIM for free"): greedy pass@1 on toy test problems, the loss
+   of canonical bodies given their prompt (:func:`body_losses`) and the loss of plain validation windows per source
+   (:func:`window_losses`), each a paired difference over problems and seeds
    (:func:`codellama_lite.evaluation.passk.paired_difference`);
 3. **infilling**: single-line, multi-line and random-span tasks cut from toy test problems
    (:func:`codellama_lite.evaluation.infilling.toy_infilling_tasks`), judged by running prefix + middle + suffix,
@@ -21,7 +21,8 @@ seed for each retraining (:func:`arm_recipes`, trained once each through the cac
    *together*, so a cut inside a word never shows up as a token boundary; an SPM prompt ending in ``enc(prefix)``
    forces one where training never had it (no token healing at inference).
 
-Everything that runs generated code goes through the sandbox (:class:`codellama_lite.evaluation.sandbox.Sandbox`).
+Completions are drawn and judged on the benchmarks' path (:mod:`codellama_lite.evaluation.evaluate`: the sandbox runs
+every generated program); this module adds only what is FIM's: the infilling layouts and the oracle line count.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from codellama_lite.evaluation.evaluate import evaluate, judge
+from codellama_lite.evaluation.generation import ModelCompleter, Sampling, complete
 from codellama_lite.evaluation.infilling import KINDS, left_to_right_middle
 from codellama_lite.evaluation.passk import mean_interval, paired_difference
-from codellama_lite.evaluation.stops import truncate_at_stops
+from codellama_lite.evaluation.samples import Result
 from codellama_lite.evaluation.tasks import Task
 from codellama_lite.fim import FIM_RATE, fim_cuts
 from codellama_lite.model import Transformer
@@ -58,6 +61,7 @@ ARMS = tuple(RATES)
 MODES = ("psm", "spm", "l2r")
 MARGIN_POINTS = 3.0  # "nearly free": the cost lies within this many points of pass@1 (Table 5's 7B cost is 0.6)
 LOSS_MARGIN = 0.02  # "unchanged" loss: within this many nats per token (Table 5's 7B test loss moved by 0.001)
+GREEDY_BATCH = 16  # toy tasks decoded together when greedy
 
 # --- 1. The arms ---------------------------------------------------------------------------------------------------
 
@@ -237,51 +241,25 @@ def body_losses(model: Transformer, tokenizer: Tokenizer, prompts: Sequence[str]
     return np.array(losses)
 
 
-def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
-
-
-def continue_prompts(model: Transformer, tokenizer: Tokenizer, prompts: Sequence[str], stops: Sequence[str],
-                     max_new_tokens: int = 96, batch_size: int = 16) -> list[str]:
-    """Greedy left-to-right continuations, cut at ``stops``; decoded keeping the first piece's space (a prompt
-    ending in a newline continues with ``▁▁▁▁`` indentation, all four spaces of it)."""
-    from codellama_lite.generate import generate, stop_token_ids
-
-    texts: list[str] = []
-    for batch in _batches(list(prompts), batch_size):
-        completions = generate(model, [tokenizer.encode(p, bos=True) for p in batch], max_new_tokens,
-                               stop_ids=stop_token_ids(tokenizer), stop_strings=stops, tokenizer=tokenizer)
-        texts += [truncate_at_stops(tokenizer.decode_infilling(c.tokens), stops) for c in completions]
-    return texts
-
-
 def infill_middles(model: Transformer, tokenizer: Tokenizer, tasks: Sequence[Task], mode: str,
-                   max_new_tokens: int = 64, batch_size: int = 16) -> list[str]:
+                   max_new_tokens: int = 64, batch_size: int = GREEDY_BATCH) -> list[str]:
     """Greedy middles for infilling ``tasks``: ``psm`` or ``spm`` prompts up to ``<EOT>``, or ``l2r`` — the prefix
-    alone, continued and cut by :func:`~codellama_lite.evaluation.infilling.left_to_right_middle`."""
-    from codellama_lite.generate import infill
-
+    alone, continued and cut by :func:`~codellama_lite.evaluation.infilling.left_to_right_middle`; ``batch_size``
+    tasks decoded together (:meth:`~codellama_lite.evaluation.generation.ModelCompleter.batch`)."""
     if mode not in MODES:
         raise ValueError(f"unknown infilling mode {mode!r}; choose one of {', '.join(MODES)}")
+    completer = ModelCompleter(model, tokenizer, suffix_first=mode == "spm", batch_size=batch_size)
+    asked = [replace(task, suffix=None) for task in tasks] if mode == "l2r" else list(tasks)
+    samples = complete(completer, asked, Sampling(max_new_tokens=max_new_tokens), batch_tasks=True)
     if mode == "l2r":
-        stops = tasks[0].stops if tasks else ()
-        texts = continue_prompts(model, tokenizer, [t.prompt for t in tasks], stops, max_new_tokens, batch_size)
-        return [left_to_right_middle(text, task) for text, task in zip(texts, tasks)]
-    middles: list[str] = []
-    for batch in _batches(list(tasks), batch_size):
-        middles += infill(model, tokenizer, [(t.prompt, t.suffix or "") for t in batch],
-                          suffix_first=mode == "spm", max_new_tokens=max_new_tokens)
-    return middles
+        return [left_to_right_middle(sample.completion, task) for sample, task in zip(samples, tasks)]
+    return [sample.completion for sample in samples]
 
 
-def judge(tasks: Sequence[Task], completions: Sequence[str], sandbox: Any) -> tuple[list[bool], list[bool]]:
-    """Each completion run in its task's program in the sandbox: (passed, exact match) per task."""
-    from codellama_lite.evaluation.samples import Sample
-    from codellama_lite.evaluation.scoring import score_samples
-
-    samples = [Sample(task.task_id, 0, text) for task, text in zip(tasks, completions)]
-    results = score_samples(tasks, samples, sandbox, truncate=False)
-    return [bool(r.passed) for r in results], [text == task.reference for task, text in zip(tasks, completions)]
+def _scores(tasks: Sequence[Task], results: Sequence[Result]) -> dict[str, list[float]]:
+    """Pass and exact match of judged middles, each a mean per source problem (:func:`per_problem`)."""
+    return {"pass": per_problem(tasks, [r.passed for r in results]).tolist(),
+            "exact": per_problem(tasks, [bool(r.exact_match) for r in results]).tolist()}
 
 
 def per_problem(tasks: Sequence[Task], values: Sequence[bool]) -> np.ndarray:
@@ -394,9 +372,10 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
     model, tokenizer = load_model(folder)
     problems = toy_problems("test", 0, sizes.pass_problems)[0]
     tasks = toy_tasks(problems)
-    texts = continue_prompts(model, tokenizer, [t.prompt for t in tasks], tasks[0].stops, sizes.max_new_tokens)
+    greedy = evaluate(ModelCompleter(model, tokenizer, batch_size=GREEDY_BATCH), tasks, sandbox,
+                      Sampling(max_new_tokens=sizes.max_new_tokens), batch_tasks=True)
     out: dict[str, Any] = {
-        "pass": [float(ok) for ok in judge(tasks, texts, sandbox)[0]],
+        "pass": [float(result.passed) for result in greedy],
         "body_loss": body_losses(model, tokenizer, [p.prompt for p in problems],
                                  [p.canonical_solution for p in problems]).tolist(),
         "window_loss": {source: window_losses(model, windows).tolist()
@@ -409,14 +388,10 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
             [splits_a_token(tokenizer, task.prompt, task.reference) for task in chosen]))}
         for mode in infill_modes:
             middles = infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens)
-            ok, exact = judge(chosen, middles, sandbox)
-            out["infilling"][kind][mode] = {"pass": per_problem(chosen, ok).tolist(),
-                                            "exact": per_problem(chosen, exact).tolist()}
+            out["infilling"][kind][mode] = _scores(chosen, judge(chosen, middles, sandbox))
             if mode != "l2r":  # the same oracle line count the left-to-right arm gets: what it writes, not where it stops
                 cut = [left_to_right_middle(middle, task) for middle, task in zip(middles, chosen)]
-                ok, exact = judge(chosen, cut, sandbox)
-                out["infilling"][kind][f"{mode}+lines"] = {"pass": per_problem(chosen, ok).tolist(),
-                                                           "exact": per_problem(chosen, exact).tolist()}
+                out["infilling"][kind][f"{mode}+lines"] = _scores(chosen, judge(chosen, cut, sandbox))
     return out
 
 

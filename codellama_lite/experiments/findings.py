@@ -30,15 +30,15 @@ def toy_counts(model_dir: str | Path, samples_path: str | Path, sandbox: Any, *,
                progress: bool = False) -> dict[str, tuple[int, int]]:
     """``{task_id: (n, c)}`` for ``count`` toy problems of ``split``: samples generated (resumably, into
     ``samples_path``) by the exported model ``model_dir``, judged in ``sandbox``."""
-    from codellama_lite.evaluation.generation import load_completer, run_generation
-    from codellama_lite.evaluation.samples import read_samples
-    from codellama_lite.evaluation.scoring import counts, score_samples
+    from codellama_lite.evaluation.evaluate import evaluate
+    from codellama_lite.evaluation.generation import Sampling, load_completer
+    from codellama_lite.evaluation.scoring import counts
     from codellama_lite.evaluation.toy import toy_problems, toy_tasks
 
     tasks = toy_tasks(toy_problems(split, 0, count)[0])
-    run_generation(tasks, samples_path, load_completer(model_dir, batch_size=max(n, 1)), n=n, temperature=temperature,
-                   max_new_tokens=max_new_tokens, seed=seed, progress=progress)
-    return counts(score_samples(tasks, read_samples(samples_path), sandbox))
+    sampling = Sampling(n, temperature, max_new_tokens=max_new_tokens, seed=seed)
+    return counts(evaluate(load_completer(model_dir, batch_size=max(n, 1)), tasks, sandbox, sampling,
+                           samples_path=samples_path, progress=progress))
 
 
 def toy_pass_at_k(counts: Mapping[str, tuple[int, int]], ks: Sequence[int] = (1, 10, 100)) -> dict[int, PassAtK]:

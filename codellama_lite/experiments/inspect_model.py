@@ -4,8 +4,6 @@
   position ``i - 1``; an *induction* head, at a token that occurred before, attends to the token that *followed* the
   earlier occurrence (so it can copy what came next; Olsson et al., 2022). Every head of every layer gets both
   scores, so the notebook shows the best ones instead of guessing.
-* **Judged completions**: greedy completions of toy-world problems, cut at the stop sequences and run against the
-  problems' hidden tests in the sandbox (the same path as ``codellama-lite eval toy``).
 * **A toy benchmark run** (:func:`score_toy`): generate a split's samples (resumable samples file), judge them and
   summarise pass@k with bootstrap intervals — ``codellama-lite eval toy --checkpoint`` as one function call.
 """
@@ -84,43 +82,6 @@ def uniform_baseline(seq: int) -> float:
     return sum(1.0 / (i + 1) for i in range(1, seq)) / (seq - 1)
 
 
-# -- judged completions ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Judged:
-    """A greedy completion of one problem and the sandbox's verdict on ``prompt + completion``."""
-
-    task_id: str
-    prompt: str
-    completion: str
-    status: str
-    reason: str
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-
-def judge_completions(completer, problems: Sequence, *, max_new_tokens: int = 96,
-                      timeout: float = 3.0) -> list[Judged]:
-    """Greedy completions of toy problems (HumanEval's fields) by ``completer`` (e.g.
-    :class:`~codellama_lite.evaluation.generation.ModelCompleter` of a model and its tokenizer), cut at the stop
-    sequences, judged in the sandbox."""
-    from codellama_lite.evaluation.samples import Sample
-    from codellama_lite.evaluation.sandbox import Sandbox
-    from codellama_lite.evaluation.scoring import score_samples
-    from codellama_lite.evaluation.stops import truncate_at_stops
-    from codellama_lite.evaluation.toy import toy_tasks
-
-    tasks = toy_tasks(problems)
-    completions = [truncate_at_stops(completer(task, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens,
-                                               seed=0), task.stops) for task in tasks]
-    with Sandbox(timeout=timeout) as sandbox:
-        results = score_samples(tasks, [Sample(t.task_id, 0, text) for t, text in zip(tasks, completions)], sandbox)
-    return [Judged(task.task_id, task.prompt, text, result.status, result.reason)
-            for task, text, result in zip(tasks, completions, results)]
-
-
 # -- a toy benchmark run ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -145,19 +106,18 @@ def score_toy(completer, split: str, count: int, workdir: str | Path, *, n: int 
               world_seed: int = 0, timeout: float = 3.0) -> ToyScore:
     """``codellama-lite eval toy --split SPLIT --count COUNT`` with a loaded completer: generate ``n`` samples per
     problem (greedy when ``temperature == 0``) into ``workdir/toy_<split>_n<n>_t<T>.jsonl``, judge them, summarise."""
-    from codellama_lite.evaluation.generation import run_generation
-    from codellama_lite.evaluation.samples import read_samples
+    from codellama_lite.evaluation.evaluate import evaluate
+    from codellama_lite.evaluation.generation import Sampling
     from codellama_lite.evaluation.sandbox import Sandbox
-    from codellama_lite.evaluation.scoring import counts, score_samples, summarize
+    from codellama_lite.evaluation.scoring import counts, summarize
     from codellama_lite.evaluation.toy import pass_at_1_by, toy_problems, toy_tasks
 
     problems, labels = toy_problems(split, world_seed, count)
     tasks = toy_tasks(problems)
     path = Path(workdir) / f"toy_{split}_n{n}_t{temperature:g}.jsonl"
-    run_generation(tasks, path, completer, n=n, temperature=temperature, top_p=top_p,
-                   max_new_tokens=max_new_tokens, seed=seed, progress=False)
     with Sandbox(timeout=timeout) as sandbox:
-        results = score_samples(tasks, read_samples(path), sandbox)
+        results = evaluate(completer, tasks, sandbox, Sampling(n, temperature, top_p, max_new_tokens, seed),
+                           samples_path=path)
     return ToyScore(split, len(tasks), n, temperature, summarize(results, ks, seed=seed),
                     pass_at_1_by(counts(results), labels, "family"))
 

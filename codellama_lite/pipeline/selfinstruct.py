@@ -14,7 +14,8 @@ At toy scale:
   place of tests written by the model;
 * **solutions**: the model samples ``candidates`` (10) per question with :func:`codellama_lite.generate.sample_many`
   (all of one question's candidates decoded together, each from its own seed), cut at HumanEval's stop sequences;
-* **feedback**: the sandbox runs every candidate; the first passing one is kept, then duplicate triplets are removed.
+* **feedback**: the sandbox runs every candidate (both steps are :func:`codellama_lite.evaluation.evaluate.evaluate`,
+  the benchmarks' path); the first passing one is kept, then duplicate triplets are removed.
 
 Every question's candidates and verdicts are appended to ``candidates.jsonl`` as soon as they are judged, so a run
 that stops resumes with the next question (a tqdm bar counts them). :func:`build_dataset` then writes, atomically,
@@ -32,8 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from codellama_lite.evaluation.generation import ManyCompleter, sample_seed
-from codellama_lite.evaluation.stops import truncate_at_stops
+from codellama_lite.evaluation.evaluate import evaluate
+from codellama_lite.evaluation.generation import ManyCompleter, Sampling
 from codellama_lite.evaluation.tasks import Task
 from codellama_lite.support.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
 
@@ -64,6 +65,11 @@ class SelfInstructConfig:
                              f"{self.candidates}; sample at T > 0")
         if self.split == "test":
             raise ValueError("split='test' would train on the problems chapter 5 scores; use 'valid' or 'train'")
+
+    @property
+    def sampling(self) -> Sampling:
+        """How each question's candidates are drawn: ``candidates`` samples, each from its own seed."""
+        return Sampling(self.candidates, self.temperature, self.top_p, self.max_new_tokens, self.seed)
 
 
 PROFILE_SETTINGS = {
@@ -111,20 +117,6 @@ def normalized_hash(text: str) -> str:
 # -- sampling and judging ----------------------------------------------------------------------------------------------
 
 
-def sample_candidates(completer: ManyCompleter, task: Task, config: SelfInstructConfig) -> list[str]:
-    """``config.candidates`` completions of one question, decoded together, each cut at the task's stops."""
-    seeds = [sample_seed(config.seed, task.task_id, index) for index in range(config.candidates)]
-    texts = completer.many(task, seeds=seeds, temperature=config.temperature, top_p=config.top_p,
-                           max_new_tokens=config.max_new_tokens)
-    return [truncate_at_stops(text, task.stops) for text in texts]
-
-
-def judge_candidates(sandbox: Any, task: Task, candidates: Sequence[str]) -> list[bool]:
-    """Whether each candidate passes the question's unit tests, run in the sandbox (never in this process)."""
-    verdicts = sandbox.run([task.program(candidate) for candidate in candidates])
-    return [bool(verdict.passed) for verdict in verdicts]
-
-
 def generate_candidates(completer: ManyCompleter, sandbox: Any, tasks: Sequence[Task], folder: str | Path,
                         config: SelfInstructConfig, *, progress: bool = True) -> Path:
     """Sample and judge every question not yet in ``folder/candidates.jsonl``; one line per question, appended."""
@@ -141,10 +133,10 @@ def generate_candidates(completer: ManyCompleter, sandbox: Any, tasks: Sequence[
         done = {record["task_id"] for record in read_jsonl(path)}
     todo = [task for task in tasks if task.task_id not in done]
     for task in tqdm(todo, desc="self-instruct", unit="question", disable=not progress):
-        candidates = sample_candidates(completer, task, config)
-        passed = judge_candidates(sandbox, task, candidates)
+        judged = evaluate(completer, [task], sandbox, config.sampling)
         append_jsonl(path, {"task_id": task.task_id, "question": task.prompt, "test": task.test,
-                            "candidates": candidates, "passed": passed})
+                            "candidates": [result.completion for result in judged],
+                            "passed": [result.passed for result in judged]})
     return path
 
 

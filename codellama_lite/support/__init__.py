@@ -1,2 +1,3 @@
 """Plumbing every floor uses: atomic file writes and the cache folder (``fileio``), files shipped with the package
-(``resources``), and the profiles ``smoke`` / ``laptop`` / ``gpu`` (``profiles``)."""
+(``resources``), the profiles ``smoke`` / ``laptop`` / ``gpu`` (``profiles``), typed settings (``schema``) and where a
+stop sequence cuts a completion (``text``)."""

@@ -80,15 +80,6 @@ def all_reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
-def broadcast_object(value: object, world: World) -> object:
-    """Rank 0's ``value`` on every rank."""
-    if not world.distributed:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def shard_model(model: nn.Module, world: World, compute_dtype: torch.dtype) -> nn.Module:
     """FSDP2: ``fully_shard`` each block, then the root (embedding, final norm and output with it)."""
     from torch.distributed.device_mesh import init_device_mesh

@@ -66,30 +66,6 @@ def plot_activations(x_range: float = 4.0):
     return fig
 
 
-def plot_attention_maps(maps: Sequence[torch.Tensor], labels: Sequence[str] | None = None, layer: int = 0,
-                        max_heads: int = 8, per_row: int = 4):
-    """Heat maps of one layer's attention probabilities (one panel per head, ``per_row`` to a row) from
-    :func:`attention_maps`, with one shared colour bar; token labels are shown up to 24 tokens."""
-    probs = maps[layer][0].float().cpu()
-    heads = min(probs.shape[0], max_heads)
-    rows, cols = -(-heads // per_row), min(heads, per_row)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 1, 3.4 * rows), squeeze=False, layout="constrained")
-    show_labels = labels is not None and len(labels) <= 24
-    for head, ax in enumerate(axes.flat):
-        if head >= heads:
-            ax.axis("off")
-            continue
-        image = ax.imshow(probs[head], cmap="viridis", vmin=0.0, vmax=1.0)
-        ax.set_title(f"layer {layer}, head {head}", fontsize=9)
-        ticks = range(len(labels)) if show_labels else []
-        ax.set_xticks(ticks, labels if show_labels else [], rotation=90, fontsize=7, family="monospace")
-        ax.set_yticks(ticks, labels if show_labels else [], fontsize=7, family="monospace")
-    fig.colorbar(image, ax=axes, shrink=0.8, label="attention probability")
-    fig.supxlabel("key (attended-to) token")
-    fig.supylabel("query token")
-    return fig
-
-
 def describe_preset(name: str, vocab_size: int | None = None) -> str:
     """A short text card of a preset's shape and parameter count (the explorer's output)."""
     overrides = {} if vocab_size is None else {"vocab_size": vocab_size}
