@@ -182,7 +182,7 @@ def test_the_trainer_starts_from_a_llama_2_like_folder_with_fim(tmp_path, small_
     base_pieces = small_tokenizer.vocab_size - EXTRA
     del proto.pieces[base_pieces:]  # Llama 2's layout: no infilling pieces
     llama = tmp_path / "llama"
-    config = ModelConfig.preset("tiny", vocab_size=base_pieces)
+    config = ModelConfig.preset("tiny", vocab_size=base_pieces, rope_theta=10_000.0)  # Llama 2's base, as [model]
     to_transformers(random_model(config, seed=7)).half().save_pretrained(llama, max_shard_size="100KB")
     (llama / "tokenizer.model").write_bytes(proto.SerializeToString())
     recipe = load_recipe("base", "smoke", {"init.from": str(llama), "data.max_documents": 12, "train.threads": 1,

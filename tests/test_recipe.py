@@ -45,6 +45,22 @@ def test_a_default_written_out_hashes_like_one_left_implicit():
     assert load_recipe("base", "smoke", ["data.fim_rate=0.5"]).digest() != recipe.digest()
 
 
+def test_run_time_choices_at_their_defaults_are_not_hashed():
+    """A cached run's key holds only what decides the trained weights: the run-time choices at their defaults are
+    left out of the digest (the hash of the resolved recipe without them), and count once set otherwise."""
+    import hashlib
+    import json
+
+    recipe = load_recipe("base", "smoke")
+    values = recipe.resolved()
+    values.pop("source_file")
+    for key in ("activation_checkpointing", "export_dtype"):
+        values["train"].pop(key)
+    assert recipe.digest() == hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+    for change in ("train.activation_checkpointing=\"full\"", "train.export_dtype=\"bfloat16\""):
+        assert load_recipe("base", "smoke", [change]).digest() != recipe.digest()
+
+
 @pytest.mark.parametrize("override, key", [
     ("data.fim_rate=abc", "data.fim_rate"),
     ("data.fim_rate=1.5", "data.fim_rate"),

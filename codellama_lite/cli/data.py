@@ -1,4 +1,5 @@
-"""``codellama-lite data stats``: what the data pipeline reads, removes and mixes (Code Llama §2.2).
+"""``codellama-lite data stats``: what the data pipeline reads, removes and mixes (Code Llama §2.2); ``data prepare``:
+a corpus deduplicated, shuffled and sharded once, for the trainer to stream (:mod:`codellama_lite.data.prepared`).
 
 Sub-commands are registered from :data:`SUBCOMMANDS`: each entry adds one parser to the ``data`` group.
 """
@@ -30,8 +31,32 @@ def add_stats(actions: argparse._SubParsersAction) -> None:
     stats.set_defaults(func=_stats)
 
 
+def add_prepare(actions: argparse._SubParsersAction) -> None:
+    prepare = actions.add_parser(
+        "prepare", help="read, dedup (exact + MinHash, worker processes), shuffle and shard a corpus once, offline; "
+                        "a recipe then names it as a source, data.sources.NAME = [\"prepared:DIR\"]")
+    prepare.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="folders (one document per file; .jsonl[.gz|.zst] and .parquet files inside are read "
+                              "as records) or record files; a record's text is its 'content' or 'text' field")
+    prepare.add_argument("--out", type=Path, required=True, help="the prepared folder (new, empty, or the same "
+                                                                 "command's unfinished one: it resumes)")
+    prepare.add_argument("--tokenizer", type=Path, default=None, metavar="MODEL",
+                         help="a SentencePiece .model: count each shard's tokens into the manifest")
+    prepare.add_argument("--shards", type=int, default=64,
+                         help="shards (at most one per training document); the number of processes training on it "
+                              "must divide it")
+    prepare.add_argument("--seed", type=int, default=0, help="the shuffle's and the validation split's seed")
+    prepare.add_argument("--valid-fraction", type=float, default=0.001, help="documents set aside for validation")
+    prepare.add_argument("--near-dup-threshold", type=float, default=0.85,
+                         help="MinHash Jaccard similarity from which a document is a near duplicate (1: keep them)")
+    prepare.add_argument("--num-perm", type=int, default=128, help="MinHash permutations")
+    prepare.add_argument("--shingle-words", type=int, default=5, help="words per near-dedup shingle")
+    prepare.add_argument("--workers", type=int, default=None, help="worker processes (default: the usable cores)")
+    prepare.set_defaults(func=_prepare)
+
+
 # Each function adds one sub-command to the ``data`` group; add yours here.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_stats, add_toyworld]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_stats, add_prepare, add_toyworld]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +80,24 @@ def _stats(args: argparse.Namespace) -> int:
     if args.tokenizer is not None:
         report.update(_token_report(corpus, config, args.tokenizer, args.windows))
     print(json.dumps(report, indent=2) if args.json else _table(report))
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from codellama_lite.data.prepared import prepare
+
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    manifest = prepare(args.inputs, args.out, shards=args.shards, seed=args.seed, valid_fraction=args.valid_fraction,
+                       near_dup_threshold=args.near_dup_threshold, num_perm=args.num_perm,
+                       shingle_words=args.shingle_words, tokenizer=args.tokenizer, workers=args.workers,
+                       log=lambda message: print(message, flush=True))
+    dedup = manifest["dedup"]
+    tokens = f", {manifest['tokens']:,} tokens" if "tokens" in manifest else ""
+    print(f"{args.out}: {manifest['documents']:,} training documents{tokens} in {len(manifest['shards'])} shards, "
+          f"{manifest['valid']['documents']:,} validation; removed {dedup['empty']:,} empty, "
+          f"{dedup['exact_duplicates']:,} exact and {dedup['near_duplicates']:,} near duplicates of "
+          f"{dedup['documents_read']:,} read")
     return 0
 
 

@@ -10,6 +10,7 @@ The whole position is a few integers per source, which is what makes the stream 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,8 +27,8 @@ class SourceCursor:
 class SourceMixer:
     """Deterministic choice of (source, document index, epoch) for the next document."""
 
-    def __init__(self, sizes: dict[str, int], shares: dict[str, float], seed: int) -> None:
-        self.sizes, self.shares, self.seed = dict(sizes), dict(shares), seed
+    def __init__(self, sizes: dict[str, int], shares: dict[str, float], seed: int, *, shuffle: bool = True) -> None:
+        self.sizes, self.shares, self.seed, self.shuffle = dict(sizes), dict(shares), seed, shuffle
         self.cursors = {source: SourceCursor() for source in sizes}
         self._orders: dict[str, tuple[int, list[int]]] = {}
 
@@ -36,8 +37,11 @@ class SourceMixer:
         return max(self.cursors, key=lambda source: (self.shares[source] * total - self.cursors[source].tokens,
                                                        self.shares[source]))
 
-    def order(self, source: str, epoch: int) -> list[int]:
-        """The document order of ``source`` in ``epoch`` (cached for the current epoch)."""
+    def order(self, source: str, epoch: int) -> Sequence[int]:
+        """The document order of ``source`` in ``epoch`` (cached for the current epoch); stored order without
+        ``shuffle`` (a prepared corpus, shuffled once when written and read in sequence)."""
+        if not self.shuffle:
+            return range(self.sizes[source])
         cached = self._orders.get(source)
         if cached is None or cached[0] != epoch:
             indices = list(range(self.sizes[source]))

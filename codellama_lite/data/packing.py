@@ -68,19 +68,27 @@ class PackedStream:
     """Infinite, deterministic stream of packed windows over ``corpus.train`` (see the module docstring)."""
 
     def __init__(self, documents: Sequence[Document], tokenizer: Tokenizer, config: DataConfig, *, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, groups: dict[str, Sequence[Document]] | None = None, fim_key: str = "",
+                 max_piece: int | None = None) -> None:
+        """``groups``: the documents by source given directly (sequences read in order, e.g. a prepared corpus's
+        shards, :mod:`codellama_lite.data.streaming`) instead of ``documents``, each walked in stored order;
+        ``fim_key`` tells such streams' FIM draws apart; ``max_piece``: :func:`max_piece_chars`, if known."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
         if config.fim_rate > 0 and not tokenizer.has_infilling:
             raise ValueError(f"fim_rate={config.fim_rate} needs a tokenizer with the infilling pieces; "
                              f"{tokenizer.model_path} has none (train it with infilling, or set fim_rate=0)")
         self.tokenizer, self.config, self.rank, self.world_size = tokenizer, config, rank, world_size
-        self.by_source = _group(documents, config)
-        self.mixer = SourceMixer({s: len(d) for s, d in self.by_source.items()}, config.shares(), config.seed)
+        self.by_source = _group(documents, config) if groups is None else groups
+        self.mixer = SourceMixer({s: len(d) for s, d in self.by_source.items()}, config.shares(), config.seed,
+                                 shuffle=groups is None)
         self.window_len = config.seq_len + 1
         self.windows = 0
         self._pending: _Pending | None = None
-        self._max_piece = max_piece_chars(tokenizer) if config.fim_rate > 0 else 1
+        self._fim_key = f"{config.seed}{fim_key}"
+        if max_piece is None:
+            max_piece = max_piece_chars(tokenizer) if config.fim_rate > 0 else 1
+        self._max_piece = max_piece
         self.fim_documents = self.plain_documents = 0
         self.placements: list[Placement] | None = None  # set to [] to record every document's placement
 
@@ -90,7 +98,7 @@ class PackedStream:
         text = self.by_source[source][index].text
         if not fim:
             return [self.tokenizer.bos_id, *self.tokenizer.encode(text), self.tokenizer.eos_id]
-        rng = random.Random(f"fim/{self.config.seed}/{source}/{epoch}/{index}")
+        rng = random.Random(f"fim/{self._fim_key}/{source}/{epoch}/{index}")
         ids = apply_fim(text, self.tokenizer, rng, rate=self.config.fim_rate, spm_rate=self.config.spm_rate,
                         line_share=self.config.fim_line_share)
         return [self.tokenizer.bos_id, *ids, self.tokenizer.eos_id]

@@ -80,6 +80,15 @@ def all_reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
+def all_gather_object(value: object, world: World) -> list[object]:
+    """Every rank's ``value``, in rank order, on every rank."""
+    if not world.distributed:
+        return [value]
+    gathered: list[object] = [None] * world.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def shard_model(model: nn.Module, world: World, compute_dtype: torch.dtype) -> nn.Module:
     """FSDP2: ``fully_shard`` each block, then the root (embedding, final norm and output with it)."""
     from torch.distributed.device_mesh import init_device_mesh

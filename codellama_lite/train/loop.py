@@ -32,12 +32,14 @@ import torch.nn.functional as F
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
 from codellama_lite.data import PackedStream, build_corpus, train_tokenizer_for, validation_sets
+from codellama_lite.data.prepared import open_prepared, prepared_corpus
+from codellama_lite.data.streaming import ShardStream, merge_states
 from codellama_lite.support.fileio import write_checksums
 from codellama_lite.model import Transformer
 from codellama_lite.tokenizer import Tokenizer
 from codellama_lite.train import checkpoint as ckpt
-from codellama_lite.train.distributed import (World, all_reduce_sum, barrier, close_world, gradient_scale,
-                                              init_world)
+from codellama_lite.train.distributed import (World, all_gather_object, all_reduce_sum, barrier, close_world,
+                                              gradient_scale, init_world)
 from codellama_lite.train.metrics import MetricsLog, peak_flops
 from codellama_lite.train.optim import build_optimizer, lr_at, set_lr
 from codellama_lite.train.parallelize import count_parameters
@@ -84,20 +86,41 @@ class Run:
         self.resolved = resolved_recipe(recipe, self.data_config)
         if folder.resuming:  # before the corpus is read: a different recipe is refused at once
             check_same_run(self.out, folder.saved_record(), {"recipe": self.resolved})
-        self.corpus = build_corpus(self.data_config, progress=progress and world.main)
+        self.prepared = open_prepared(self.data_config)  # streamed sources ("prepared:DIR"), else {}
+        self.corpus = prepared_corpus(self.prepared) if self.prepared else \
+            build_corpus(self.data_config, progress=progress and world.main)
         self.tokenizer = self._tokenizer()
         self.model = self._model()
         self.optimizer = build_optimizer(self.model, recipe.optim)
-        self.stream = PackedStream(self.corpus.train, self.tokenizer, self.data_config, rank=world.rank,
-                                   world_size=world.world_size)
+        self.stream = self._stream()
         self.valid = validation_sets(self.corpus.valid, self.tokenizer, self.cfg.seq_len,
                                      self.cfg.eval_windows) if self.corpus.valid else None
         self.record = run_record(self.resolved, self.model_config.to_dict(), self.out / "tokenizer.model",
-                                 data_fingerprint(self.corpus.train, self.corpus.valid))
+                                 self._data_fingerprint())
         self.step_done = self._resume() if folder.resuming else self._begin()
         self.progress = progress and world.main
 
     # -- set-up ----------------------------------------------------------------------------------------------------
+
+    def _stream(self) -> PackedStream | ShardStream:
+        """Prepared sources streamed, each rank reading its own shards; in-memory documents packed on every rank."""
+        if self.prepared:
+            return ShardStream(self.prepared, self.tokenizer, self.data_config, rank=self.world.rank,
+                               world_size=self.world.world_size)
+        return PackedStream(self.corpus.train, self.tokenizer, self.data_config, rank=self.world.rank,
+                            world_size=self.world.world_size)
+
+    def _data_fingerprint(self) -> str:
+        if self.prepared:
+            return "prepared:" + ",".join(f"{source}={corpus.fingerprint()}" for source, corpus in self.prepared.items())
+        return data_fingerprint(self.corpus.train, self.corpus.valid)
+
+    def _data_state(self) -> dict[str, Any]:
+        """The stream's position; a streamed one joins every rank's lanes, so any world size can resume it."""
+        state = self.stream.state_dict()
+        if self.prepared:
+            state = merge_states(all_gather_object(state, self.world))
+        return state
 
     def _begin(self) -> int:
         """Fix the run's record, save the step-0 checkpoint, and only then make the staged set-up the run."""
@@ -231,7 +254,7 @@ class Run:
     def save(self, step: int) -> Path:
         shared = {"recipe": self.recipe.to_dict(), "model_config": self.model_config.to_dict(),
                   "realized_shares": self.stream.realized_shares()}
-        return ckpt.save_checkpoint(self.out, step, self.model, self.optimizer, {"data": self.stream.state_dict()},
+        return ckpt.save_checkpoint(self.out, step, self.model, self.optimizer, {"data": self._data_state()},
                                     shared, self.out / "tokenizer.model", self.world, self.cfg.keep_last)
 
     def export(self) -> Path:
@@ -263,7 +286,8 @@ class Run:
                 f"batch {a['micro_batch']} × {a['seq_len']} tokens × {a['accumulation']} accumulation × "
                 f"{a['world_size']} processes = {a['tokens_per_step']:,} tokens/step; "
                 f"{self.cfg.max_steps} steps = {self.cfg.max_steps * a['tokens_per_step']:,} tokens; "
-                f"corpus {len(self.corpus.train)} training / {len(self.corpus.valid)} validation documents; "
+                f"corpus {self.corpus.stats.train_documents or len(self.corpus.train)} training / "
+                f"{len(self.corpus.valid)} validation documents{' (streamed)' if self.prepared else ''}; "
                 f"tokenizer {self.tokenizer.vocab_size} pieces")
 
 

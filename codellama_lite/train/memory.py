@@ -7,7 +7,7 @@ On paper (:func:`memory_plan`), for ``W`` processes under FSDP2 with float32 mas
   root's embedding and output, which stay gathered through the step;
 * **activations** kept for backward, per token and per block (:func:`block_activation_bytes`) — counted from what
   autograd keeps in this model's block with a fused (flash) attention, which :func:`measure_live_bytes` measures:
-  without checkpointing every intermediate; ``selective`` the block input, the products' and attention's outputs;
+  without checkpointing what autograd keeps; ``selective`` the block input, the products' and attention's outputs;
   ``full`` the block input only, plus one block recomputed at a time in backward;
 * **logits**: bfloat16 logits, their float32 copy and float32 log-probabilities for the micro-batch.
 
@@ -79,7 +79,7 @@ def block_activation_bytes(config: ModelConfig, mode: str, compute_bytes: int = 
     """Bytes one block keeps for backward per token, in ``compute_bytes`` precision (2: bfloat16), for ``mode``.
 
     Counted from the block's operators (the norms compute in float32, :class:`codellama_lite.model.RMSNorm`):
-    ``none`` keeps every intermediate, ``selective`` the input and what the products and attention return,
+    ``none`` keeps what autograd keeps, ``selective`` the input and what the products and attention return,
     ``full`` the input only.
     """
     d, kv, h, heads, s = config.dim, config.kv_heads * config.head_dim, config.hidden_dim, config.n_heads, \
@@ -92,9 +92,10 @@ def block_activation_bytes(config: ModelConfig, mode: str, compute_bytes: int = 
     if mode == "selective":
         return block_input + qkv + attention + w13 + 2 * s * d  # and the outputs of wo and w2
     norms = 2 * (4 * d + 4 + 2 * s * d)  # float32 input and 1/rms; the cast and the gain's product (next input)
+    values = s * kv  # wv's output; wq's and wk's are freed once rotated (the rotation keeps only its tables)
     rope = s * (d + kv)  # the rotated queries and keys
     swiglu = 2 * s * h  # silu(gate) and the gated product (w2's input)
-    return norms + qkv + rope + attention + w13 + swiglu
+    return norms + values + rope + attention + w13 + swiglu
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ CONFIG_DIR_NAME = "configs"
 DEFAULT_PRESET = "toy"
 # The keys of a model's shape: a stage that starts from an export must not ask for another one.
 SHAPE_KEYS = ("dim", "n_layers", "n_heads", "kv_heads", "hidden_dim", "norm_eps")
+# Run-time choices that leave the trained weights as they are: at these defaults they are left out of
+# Recipe.digest, so a cached run's key does not depend on them.
+RUNTIME_DEFAULTS = {("train", "activation_checkpointing"): "none", ("train", "export_dtype"): "float32"}
 
 
 class ModelSection(Section):
@@ -204,6 +207,9 @@ class Recipe(Section):
         the file it was read from, so a default written out or left implicit hashes alike."""
         values = self.resolved()
         values.pop("source_file")
+        for (section, key), default in RUNTIME_DEFAULTS.items():
+            if values[section][key] == default:
+                del values[section][key]
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_changes(self, **changes: Any) -> "Recipe":

@@ -41,8 +41,10 @@ RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.json"
 STAGING_INSIDE = ".staging"
 # Recipe keys that may change when a run is resumed: they decide when checkpoints are written and kept, never what
-# is trained. ``description`` is prose; ``source_file`` is where the recipe was read from.
-RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.keep_last", "description", "source_file"})
+# is trained. ``description`` is prose; ``source_file`` is where the recipe was read from; activation checkpointing
+# recomputes the same values; the export dtype only decides how the final weights are written.
+RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.keep_last", "description", "source_file",
+                            "train.activation_checkpointing", "train.export_dtype"})
 
 Resume = bool | Literal["auto"]
 
