@@ -76,8 +76,10 @@ def main() -> None:
         torch.set_num_threads(2)
         consumed.append(trainer_rate(model, optimizer, batch, args.steps))
     ratios = [p / c for p, c in zip(produced, consumed)]
-    print(f"pipeline  {statistics.median(produced):>12,.0f} tokens/s  (rounds: {', '.join(f'{p:,.0f}' for p in produced)})")
-    print(f"trainer   {statistics.median(consumed):>12,.0f} tokens/s  (rounds: {', '.join(f'{c:,.0f}' for c in consumed)})")
+    print(f"pipeline  {statistics.median(produced):>12,.0f} tokens/s  "
+          f"(rounds: {', '.join(f'{p:,.0f}' for p in produced)})")
+    print(f"trainer   {statistics.median(consumed):>12,.0f} tokens/s  "
+          f"(rounds: {', '.join(f'{c:,.0f}' for c in consumed)})")
     print(f"ratio     {statistics.median(ratios):>12.1f}x  (range {min(ratios):.1f}-{max(ratios):.1f}; target >> 1)")
     print(f"realized mix: {stream.realized_shares()}; epochs: {stream.epochs()}; "
           f"FIM'd documents {stream.fim_documents} of {stream.fim_documents + stream.plain_documents}")

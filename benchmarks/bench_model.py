@@ -41,7 +41,8 @@ import torch.nn.functional as F
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
-from codellama_lite.accel import OneDNNLinear as Linear, copies_current, drop_inference_weights, use_cpu_kernels, _onednn_grad_input, _onednn_grad_weight, _onednn_linear
+from codellama_lite.accel import OneDNNLinear as Linear, copies_current, drop_inference_weights, use_cpu_kernels
+from codellama_lite.accel import _onednn_grad_input, _onednn_grad_weight, _onednn_linear
 from codellama_lite.model import Transformer
 
 CONFIG = ModelConfig.preset("small")

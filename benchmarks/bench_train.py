@@ -125,7 +125,8 @@ def bench_step(rounds: int, steps: int, variant: tuple[str, ...] = ()) -> dict[s
             flush=True)
     speed = {impl: BATCH * SEQ / statistics.median([t for r in rs for t in r["times"]]) for impl, rs in runs.items()}
     rss = {impl: statistics.median(r["peak_rss_mb"] for r in rs) for impl, rs in runs.items()}
-    per_round = [statistics.median(h["times"]) / statistics.median(o["times"]) for o, h in zip(runs["ours"], runs["hf"])]
+    per_round = [statistics.median(h["times"]) / statistics.median(o["times"])
+                 for o, h in zip(runs["ours"], runs["hf"])]
     precision = "CPU bfloat16 autocast" if "--bf16" in variant else "float32"
     applied = ", ".join(flag.lstrip("-") for flag in variant if flag != "--bf16") or "eager"
     print(f"\ntraining step, small preset, batch {BATCH}x{SEQ}, {precision}, {applied}, AdamW + clipping, "

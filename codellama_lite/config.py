@@ -48,7 +48,8 @@ class ModelConfig:
         if self.ffn_dim is not None and self.ffn_dim <= 0:
             raise ValueError(f"ModelConfig.ffn_dim must be positive, got {self.ffn_dim}")
         if self.norm_eps <= 0 or self.rope_theta <= 0:
-            raise ValueError(f"ModelConfig.norm_eps and rope_theta must be positive, got {self.norm_eps}, {self.rope_theta}")
+            raise ValueError("ModelConfig.norm_eps and rope_theta must be positive, "
+                             f"got {self.norm_eps}, {self.rope_theta}")
         # A private, validated copy: the caller's dict may change later, this config must not.
         object.__setattr__(self, "rope_scaling", check_rope_scaling(self.rope_scaling, "ModelConfig.rope_scaling"))
 
@@ -111,10 +112,12 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     # Code Llama (docs/paper_facts.md §4): Llama 2's shapes, RoPE base 1e6 after long-context fine-tuning (§2.4).
     # The 34B model (and the Python variants) were trained without infilling, hence 32,000 tokens.
-    "7b": ModelConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
-    "13b": ModelConfig(dim=5120, n_layers=40, n_heads=40, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
-    "34b": ModelConfig(dim=8192, n_layers=48, n_heads=64, n_kv_heads=8, vocab_size=32000, rope_theta=CODE_LLAMA_ROPE_THETA,
+    "7b": ModelConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA,
+                      max_seq_len=16384),
+    "13b": ModelConfig(dim=5120, n_layers=40, n_heads=40, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA,
                        max_seq_len=16384),
+    "34b": ModelConfig(dim=8192, n_layers=48, n_heads=64, n_kv_heads=8, vocab_size=32000,
+                       rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
     "70b": ModelConfig(dim=8192, n_layers=80, n_heads=64, n_kv_heads=8, vocab_size=32016, ffn_dim_multiplier=1.3,
                        multiple_of=4096, rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=16384),
     # Toy shapes with the same proportions (GQA, SwiGLU rule), for laptops. Override vocab_size with the tokenizer's.
@@ -126,8 +129,8 @@ PRESETS: dict[str, ModelConfig] = {
     "small": ModelConfig(dim=256, n_layers=8, n_heads=8, n_kv_heads=4, vocab_size=4096, multiple_of=16,
                          rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=2048),
     # About a billion parameters with 7B's proportions, for a GPU's model-FLOPs-utilisation measurement.
-    "1b": ModelConfig(dim=2048, n_layers=16, n_heads=16, n_kv_heads=8, vocab_size=32016, rope_theta=CODE_LLAMA_ROPE_THETA,
-                      max_seq_len=4096),
+    "1b": ModelConfig(dim=2048, n_layers=16, n_heads=16, n_kv_heads=8, vocab_size=32016,
+                      rope_theta=CODE_LLAMA_ROPE_THETA, max_seq_len=4096),
 }
 
 # The rounded parameter counts published with the released checkpoints (the Hugging Face Hub), in billions; the
@@ -149,5 +152,8 @@ def param_count(config: ModelConfig) -> int:
 
 
 def fim_extra_params(config: ModelConfig, base_vocab: int = 32000) -> int:
-    """Parameters the infilling tokens add: ``2 * (vocab - 32000) * dim`` (one embedding row and one output row each)."""
+    """Parameters the infilling tokens add: ``2 * (vocab - 32000) * dim``.
+
+    Each infilling token adds one embedding row and one output row.
+    """
     return 2 * (config.vocab_size - base_vocab) * config.dim

@@ -120,7 +120,7 @@ def format_cost_table(rows: list[TrainingCost]) -> str:
     return "\n".join(lines)
 
 
-# -- the cost of a long context --------------------------------------------------------------------------------------------------------
+# -- the cost of a long context ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

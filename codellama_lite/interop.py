@@ -468,7 +468,10 @@ def extend_vocabulary(state: StateDict, vocab_size: int) -> StateDict:
 
 
 def split_meta_shards(state: StateDict, num_shards: int) -> list[StateDict]:
-    """Split a full Meta state dict into ``num_shards`` model-parallel ranks (the inverse of :func:`merge_meta_shards`)."""
+    """Split a full Meta state dict into ``num_shards`` model-parallel ranks.
+
+    The inverse of :func:`merge_meta_shards`.
+    """
     shards: list[StateDict] = [{} for _ in range(num_shards)]
     for name, tensor in state.items():
         dim = _shard_dim(name)

@@ -1,10 +1,12 @@
 """The Llama 2 decoder that every Code Llama model is (Code Llama §2; Llama 2 §2.2), in one file, top to bottom.
 
-    tokens ─► embedding ─► n_layers × [ x + Attention(RMSNorm(x)) ; x + SwiGLU(RMSNorm(x)) ] ─► RMSNorm ─► output ─► logits
+    tokens ─► embedding ─► n_layers × [ x + Attention(RMSNorm(x)) ; x + SwiGLU(RMSNorm(x)) ]
+           ─► RMSNorm ─► output ─► logits
 
 * **RMSNorm** before each sub-layer ("pre-norm"), eps 1e-5, computed in float32.
 * **Attention** with rotary position embeddings (RoPE, base ``rope_theta``: 1e4 for Llama 2, 1e6 for Code Llama) and
-  grouped-query attention (``n_kv_heads`` key/value heads shared by ``n_heads / n_kv_heads`` query heads each; 34B, 70B).
+  grouped-query attention (``n_kv_heads`` key/value heads shared by ``n_heads / n_kv_heads`` query heads each;
+  34B, 70B).
   Causal softmax attention through ``torch.nn.functional.scaled_dot_product_attention``.
 * **SwiGLU** feed-forward ``w2(silu(w1 x) * w3 x)`` with Llama's width rule (:attr:`ModelConfig.hidden_dim`).
 * No biases anywhere; the output layer is not tied to the embedding.

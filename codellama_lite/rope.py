@@ -52,8 +52,12 @@ LLAMA2_ROPE_THETA = 10_000.0  # RoPE's base in Llama 2 (Su et al.'s default), wh
 CODE_LLAMA_ROPE_THETA = 1_000_000.0  # the base after long-context fine-tuning (§2.4)
 
 
-def rope_frequencies(head_dim: int, theta: float = LLAMA2_ROPE_THETA, device: torch.device | str | None = None) -> torch.Tensor:
-    """The ``head_dim / 2`` rotation speeds ``theta_i = theta^(-2i / head_dim)`` (float32, as Meta and HF compute them)."""
+def rope_frequencies(head_dim: int, theta: float = LLAMA2_ROPE_THETA,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """The ``head_dim / 2`` rotation speeds ``theta_i = theta^(-2i / head_dim)``.
+
+    Computed in float32, as Meta and HF compute them.
+    """
     if head_dim % 2:
         raise ValueError(f"RoPE needs an even head_dim, got {head_dim}")
     if theta <= 0:
@@ -90,7 +94,8 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate every pair of ``x`` (last dimension = head_dim) by its angle: ``x cos + rotate_half(x) sin``.
 
-    ``cos`` and ``sin`` broadcast against ``x``, e.g. ``(seq, head_dim)`` for ``x`` of ``(batch, heads, seq, head_dim)``.
+    ``cos`` and ``sin`` broadcast against ``x``, e.g. ``(seq, head_dim)`` for ``x`` of
+    ``(batch, heads, seq, head_dim)``.
     """
     return torch.addcmul(x * cos, rotate_half(x), sin)
 
@@ -103,7 +108,8 @@ def interleaved_to_half_split(weight: torch.Tensor, n_heads: int) -> torch.Tenso
     """
     rows = weight.shape[0]
     if rows % n_heads or (rows // n_heads) % 2:
-        raise ValueError(f"cannot permute {tuple(weight.shape)} for {n_heads} heads: rows must be n_heads * even head_dim")
+        raise ValueError(f"cannot permute {tuple(weight.shape)} for {n_heads} heads: "
+                         "rows must be n_heads * even head_dim")
     head_dim = rows // n_heads
     return weight.reshape(n_heads, head_dim // 2, 2, -1).transpose(1, 2).reshape(weight.shape)
 
@@ -112,7 +118,8 @@ def half_split_to_interleaved(weight: torch.Tensor, n_heads: int) -> torch.Tenso
     """The inverse of :func:`interleaved_to_half_split` (half-split rows back to Meta's interleaved pairs)."""
     rows = weight.shape[0]
     if rows % n_heads or (rows // n_heads) % 2:
-        raise ValueError(f"cannot permute {tuple(weight.shape)} for {n_heads} heads: rows must be n_heads * even head_dim")
+        raise ValueError(f"cannot permute {tuple(weight.shape)} for {n_heads} heads: "
+                         "rows must be n_heads * even head_dim")
     head_dim = rows // n_heads
     return weight.reshape(n_heads, 2, head_dim // 2, -1).transpose(1, 2).reshape(weight.shape)
 
@@ -147,7 +154,8 @@ def check_rope_scaling(rope_scaling: dict[str, Any] | None, source: str = "rope_
         values.setdefault("rope_type", values.pop("type"))
     kind = values.get("rope_type")
     if kind not in ROPE_SCALING_FIELDS:
-        raise ValueError(f"{source}: rope_type={kind!r} is not supported; choose one of {', '.join(ROPE_SCALING_FIELDS)}")
+        raise ValueError(f"{source}: rope_type={kind!r} is not supported; "
+                         f"choose one of {', '.join(ROPE_SCALING_FIELDS)}")
     required, optional = ROPE_SCALING_FIELDS[kind]
     missing = sorted(required - set(values))
     if missing:

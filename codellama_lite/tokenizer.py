@@ -108,9 +108,9 @@ def cpu_cores() -> int:
 
 # --- 2. Training ----------------------------------------------------------------------------------------------------
 
-# Llama 2's trainer options: docs/paper_facts.md §1, plus the rest of the trainer_spec stored in Llama 2's tokenizer.model (as
-# printed in karpathy/llama2.c doc/train_llama_tokenizer.md). With the identity normalizer and no whitespace clean-up,
-# decode(encode(x)) == x; byte fallback means no text is ever unknown.
+# Llama 2's trainer options: docs/paper_facts.md §1, plus the rest of the trainer_spec stored in Llama 2's
+# tokenizer.model (as printed in karpathy/llama2.c doc/train_llama_tokenizer.md). With the identity normalizer and no
+# whitespace clean-up, decode(encode(x)) == x; byte fallback means no text is ever unknown.
 LLAMA_TRAINER_OPTIONS: dict[str, object] = {
     "model_type": "bpe",
     "byte_fallback": True,

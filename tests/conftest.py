@@ -34,7 +34,10 @@ def compiler():
 
 @pytest.fixture(scope="session")
 def sandbox():
-    """One :class:`~codellama_lite.evaluation.sandbox.Sandbox` (3 s per program, as the paper's harnesses) per session."""
+    """One :class:`~codellama_lite.evaluation.sandbox.Sandbox` per session.
+
+    3 s per program, as the paper's harnesses.
+    """
     from codellama_lite.evaluation.sandbox import Sandbox
 
     with Sandbox(timeout=3.0) as box:

@@ -44,5 +44,6 @@ def test_cli_presets_costs_and_convert(tmp_path, capsys):
     assert main(["model", "convert", str(tmp_path / "meta"), str(tmp_path / "hf"), "--from", "meta", "--to", "hf"]) == 0
     back = import_hf(tmp_path / "hf")
     assert all(torch.equal(back.state_dict()[k], v) for k, v in model.state_dict().items())
-    assert main(["model", "convert", str(tmp_path / "nothing"), str(tmp_path / "x"), "--from", "hf", "--to", "meta"]) == 2
+    argv = ["model", "convert", str(tmp_path / "nothing"), str(tmp_path / "x"), "--from", "hf", "--to", "meta"]
+    assert main(argv) == 2
     assert "config.json" in capsys.readouterr().err

@@ -65,8 +65,9 @@ def test_missing_shots_are_named(tmp_path, problems):
 
 
 def _record(problem):
-    return {"task_id": problem.task_id, "text": problem.text, "code": problem.code, "test_list": list(problem.test_list),
-            "test_setup_code": problem.test_setup_code, "challenge_test_list": list(problem.challenge_test_list)}
+    return {"task_id": problem.task_id, "text": problem.text, "code": problem.code,
+            "test_list": list(problem.test_list), "test_setup_code": problem.test_setup_code,
+            "challenge_test_list": list(problem.challenge_test_list)}
 
 
 @pytest.mark.parametrize("change, message", [

@@ -19,7 +19,8 @@ def test_append_then_resume_skips_what_is_written(tmp_path):
     assert resumed.missing(["HumanEval/0", "HumanEval/1"], 2) == [("HumanEval/1", 0), ("HumanEval/1", 1)]
     with pytest.raises(ValueError, match="already written"):
         resumed.append("HumanEval/0", 1, "x")
-    assert read_samples(path) == [Sample("HumanEval/0", 0, "    return 1\n"), Sample("HumanEval/0", 1, "    return 2\n")]
+    assert read_samples(path) == [Sample("HumanEval/0", 0, "    return 1\n"),
+                                  Sample("HumanEval/0", 1, "    return 2\n")]
 
 
 def test_a_line_cut_off_mid_write_is_trimmed_on_resume(tmp_path):

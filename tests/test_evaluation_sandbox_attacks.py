@@ -671,10 +671,12 @@ def test_isolation_level_is_recorded(battle: Battle) -> None:
 
 def test_timeouts_kill_trees_without_a_pid_namespace(tmp_path: Path) -> None:
     """The fallback (no namespaces): the subreaper sweep still kills setsid / double-fork / fork-bomb trees."""
-    chosen = [a for a in ATTACKS if a.name in {"setsid_survivor", "double_fork_daemon_exec", "survivor_outlives_timeout",
-                                                "fork_bomb", "infinite_loop", "unlink_canary", "shell_background_job"}]
+    names = {"setsid_survivor", "double_fork_daemon_exec", "survivor_outlives_timeout",
+             "fork_bomb", "infinite_loop", "unlink_canary", "shell_background_job"}
+    chosen = [a for a in ATTACKS if a.name in names]
     tmp_path.chmod(0o755)
-    with pytest.MonkeyPatch.context() as mp, Sandbox(timeout=1.0, workers=4, isolate=False, allow_weak_isolation=True) as sandbox:
+    with pytest.MonkeyPatch.context() as mp, \
+            Sandbox(timeout=1.0, workers=4, isolate=False, allow_weak_isolation=True) as sandbox:
         assert "pidns" not in sandbox.isolation
         result = _run_battle(tmp_path, chosen, sandbox, mp)
     for a in chosen:  # without a pids cgroup the fork bomb may starve the others' forks: any non-pass is right

@@ -25,7 +25,8 @@ from codellama_lite.evaluation.sandbox import Program, Sandbox
 from codellama_lite.evaluation.sandbox.judge import CANNOT_CARRY
 
 HEADER = "import math\nfrom collections import Counter, OrderedDict, defaultdict, deque, namedtuple\n" \
-         "from fractions import Fraction\nfrom decimal import Decimal\n\n\ndef f(*args, **kwargs):\n    \"\"\"Sample.\"\"\"\n"
+         "from fractions import Fraction\nfrom decimal import Decimal\n\n\n" \
+         "def f(*args, **kwargs):\n    \"\"\"Sample.\"\"\"\n"
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ CASES = [
     # -- iterators, generators, functions -----------------------------------------------------------------------
     honest("generator_wrapped_in_tuple", body("return (x * x for x in args[0])"),
            "assert tuple(candidate([1, 2, 3])) == (1, 4, 9)"),
-    honest("generator_function", body("for i in range(args[0]):\n    yield i"), "assert list(candidate(3)) == [0, 1, 2]"),
+    honest("generator_function", body("for i in range(args[0]):\n    yield i"),
+           "assert list(candidate(3)) == [0, 1, 2]"),
     honest("map_object", body("return map(str, args[0])"), "assert list(candidate([1, 2])) == ['1', '2']"),
     honest("filter_and_zip", body("return zip(args[0], filter(None, args[0]))"),
            "assert list(candidate([1, 2])) == [(1, 1), (2, 2)]"),
@@ -105,7 +107,8 @@ CASES = [
     honest("deeply_nested_lists", body("r = []\nfor _ in range(50):\n    r = [r]\nreturn r"),
            "r = candidate()\nfor _ in range(50):\n    r = r[0]\nassert r == []"),
     honest("class_instance_with_eq", "class Box:\n    def __init__(self, v):\n        self.v = v\n\n"
-           "    def __eq__(self, other):\n        return self.v == other\n\n\ndef f(*args, **kwargs):\n    return Box(3)\n",
+           "    def __eq__(self, other):\n        return self.v == other\n\n\n"
+           "def f(*args, **kwargs):\n    return Box(3)\n",
            "assert candidate() == 3", uncarriable=True),
     honest("dataclass_instance", "from dataclasses import dataclass\n\n\n@dataclass\nclass Point:\n    x: int\n\n\n"
            "def f(*args, **kwargs):\n    return Point(1)\n", "assert candidate().x == 1", uncarriable=True),
@@ -115,8 +118,10 @@ CASES = [
     honest("mutates_nested_list", body("args[0][0].append(1)"),
            "inner = []\nm = [inner]\ncandidate(m)\nassert m == [[1]] and inner == [1]"),
     honest("mutates_keyword_argument", body("kwargs['xs'].append(0)"), "a = []\ncandidate(xs=a)\nassert a == [0]"),
-    honest("does_not_mutate", body("return sorted(args[0])"), "a = [2, 1]\nassert candidate(a) == [1, 2] and a == [2, 1]"),
-    honest("state_across_calls", "calls = []\n\n\ndef f(*args, **kwargs):\n    calls.append(1)\n    return len(calls)\n",
+    honest("does_not_mutate", body("return sorted(args[0])"),
+           "a = [2, 1]\nassert candidate(a) == [1, 2] and a == [2, 1]"),
+    honest("state_across_calls",
+           "calls = []\n\n\ndef f(*args, **kwargs):\n    calls.append(1)\n    return len(calls)\n",
            "assert candidate() == 1\nassert candidate() == 2\nassert candidate() == 3"),
     # -- output, imports, files, recursion, exceptions ------------------------------------------------------------
     honest("prints_four_megabytes", body("print('x' * (4 << 20))\nreturn 1"), "assert candidate() == 1"),
@@ -135,8 +140,10 @@ CASES = [
            "assert candidate() == 'hi'"),
     honest("threads", body("from concurrent.futures import ThreadPoolExecutor\nwith ThreadPoolExecutor(4) as ex:\n"
                            "    return list(ex.map(abs, args[0]))"), "assert candidate([-1, 2]) == [1, 2]"),
-    honest("recursion_900_deep", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n", "assert candidate(900) == 900"),
-    honest("recursion_too_deep", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n", "assert candidate(5000) == 5000"),
+    honest("recursion_900_deep", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n",
+           "assert candidate(900) == 900"),
+    honest("recursion_too_deep", "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n",
+           "assert candidate(5000) == 5000"),
     honest("expected_exception_caught", body("raise ValueError('no')"),
            "try:\n    candidate()\nexcept ValueError:\n    pass\nelse:\n    raise AssertionError('no error')"),
     honest("unexpected_exception", body("return {}['missing']"), "assert candidate() is None"),
@@ -222,7 +229,8 @@ def test_a_virtual_environment_under_tmp_is_importable_from_the_sandbox(tmp_path
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "venv_only_module.py").write_text("VALUE = 41\n")
     # Only the standard library and the venv's own module: the base interpreter need not have numpy (Debian's has not).
-    candidate = "import json\nimport venv_only_module\n\ndef f():\n    return json.loads(str(venv_only_module.VALUE)) + 1\n"
+    candidate = ("import json\nimport venv_only_module\n\n"
+                 "def f():\n    return json.loads(str(venv_only_module.VALUE)) + 1\n")
     test = "assert f() == 42\n"
     (tmp_path / "plain.py").write_text(candidate + test)
     assert subprocess.run([str(python), str(tmp_path / "plain.py")]).returncode == 0

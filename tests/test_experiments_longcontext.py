@@ -11,9 +11,10 @@ from torch import nn
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import context_cost, kv_cache_bytes
-from codellama_lite.experiments.longcontext import (QUESTION, RetrievalExample, filler_lines, lcft_recipes, long_documents,
-                                                    loss_per_position, retrieval_accuracy, retrieval_correct,
-                                                    retrieval_example, run_lcft_arms, train_base, with_rope)
+from codellama_lite.experiments.longcontext import (QUESTION, RetrievalExample, filler_lines, lcft_recipes,
+                                                    long_documents, loss_per_position, retrieval_accuracy,
+                                                    retrieval_correct, retrieval_example, run_lcft_arms, train_base,
+                                                    with_rope)
 from codellama_lite.rope import decay_bound, frequency_ratios, scaling_methods, unseen_pairs, wavelengths
 from codellama_lite.tokenizer import read_corpus
 from tests._models import random_model

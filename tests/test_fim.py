@@ -1,4 +1,7 @@
-"""Training-time FIM (Code Llama §2.3, docs/paper_facts.md §3): layouts token for token, inverse, rates, uniform character cuts."""
+"""Training-time FIM (Code Llama §2.3, docs/paper_facts.md §3).
+
+Layouts token for token, inverse, rates, uniform character cuts.
+"""
 
 from __future__ import annotations
 

@@ -77,7 +77,10 @@ def test_import_a_checkpoint_written_by_transformers(tmp_path):
 
 
 def _meta_layout_from_hf(twin, n_heads, n_kv_heads):
-    """Meta's names and interleaved RoPE rows, built here from docs/paper_facts.md §4's inverse permutation (not the package's)."""
+    """Meta's names and interleaved RoPE rows.
+
+    Built here from docs/paper_facts.md §4's inverse permutation, not the package's.
+    """
     sd = twin.state_dict()
     dim = twin.config.hidden_size
 

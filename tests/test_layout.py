@@ -35,7 +35,8 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             submodules = {f"{base}.{alias.name}" for alias in node.names}
             found |= submodules & modules if submodules <= modules else {base} | (submodules & modules)
     return {m for m in found if m in modules and m != name}

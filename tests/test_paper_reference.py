@@ -96,7 +96,8 @@ def test_fim_cost_and_test_loss_match_table_5():
 def test_presets_match_the_released_shapes(row):
     config = ModelConfig.preset(row["size"].lower())
     assert (config.dim, config.n_layers, config.n_heads, config.kv_heads, config.hidden_dim, config.vocab_size) == (
-        int(row["dim"]), int(row["layers"]), int(row["heads"]), int(row["kv heads"]), int(row["ffn"]), int(row["vocab"]))
+        int(row["dim"]), int(row["layers"]), int(row["heads"]), int(row["kv heads"]), int(row["ffn"]),
+        int(row["vocab"]))
     assert config.rope_theta == float(row["RoPE base"])
 
 
@@ -151,7 +152,8 @@ def test_compute_matches_the_model_card():
 
 def test_humaneval_stops_are_codex_five_plus_the_harness_two():
     bullet = re.search(r"^- Stop sequences:.*?(?=^- |\Z)", _facts(), re.S | re.M)[0]
-    quoted = [(double or single).replace("\\n", "\n") for double, single in re.findall(r"`` (.+?) ``|`([^`]+)`", bullet)]
+    quoted = [(double or single).replace("\\n", "\n")
+              for double, single in re.findall(r"`` (.+?) ``|`([^`]+)`", bullet)]
     assert len(quoted) == 7 and "five" in bullet
     assert len(HUMANEVAL_STOPS) == 7 and set(HUMANEVAL_STOPS) == set(quoted)
 

@@ -93,7 +93,8 @@ def test_gpu_plan_has_the_papers_tokens_and_batches():
     assert plan["lcft"].tokens_per_step == 2 * 2**20
     assert 0 < sum(s.gpu_hours for s in plan.values()) < chain.PAPER_A100_HOURS
     assert "init.from=runs/base/final" in plan["python"].command and "torchrun" in plan["python"].command
-    assert "init.from=runs/python/final" in plan["python-lcft"].command and "--recipe lcft" in plan["python-lcft"].command
+    assert "init.from=runs/python/final" in plan["python-lcft"].command
+    assert "--recipe lcft" in plan["python-lcft"].command
     assert f"init.from={chain.LLAMA2_PLACEHOLDER}" in plan["base"].command and "standin" not in plan
     assert "recipe selfinstruct" in plan["instruct"].command
 

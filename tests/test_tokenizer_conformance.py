@@ -1,7 +1,7 @@
 """Our infilling prompts equal transformers 4.x's SentencePiece-backed CodeLlamaTokenizer, token for token.
 
-docs/paper_facts.md §2: that class reproduces Meta's PSM / SPM layout. It treats an empty suffix as plain text, so those cases
-(and ``<FILL_ME>``) are tested against Meta's layout directly in test_tokenizer.py.
+docs/paper_facts.md §2: that class reproduces Meta's PSM / SPM layout. It treats an empty suffix as plain text, so
+those cases (and ``<FILL_ME>``) are tested against Meta's layout directly in test_tokenizer.py.
 """
 
 from __future__ import annotations

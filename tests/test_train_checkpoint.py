@@ -86,7 +86,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one_saying_which
     verify_checkpoint(run / "step-00000002")
 
 
-# -- kill -9 at random moments -------------------------------------------------------------------------------------------
+# -- kill -9 at random moments -----------------------------------------------------------------------------------------
 
 STEPS, EVERY, KILLS = 6, 1, 20
 

@@ -104,8 +104,9 @@ def test_accumulation_does_not_change_the_losses(tmp_path, fast):
     """The loss is normalised by the global target-token count: 2 × 4 sequences = 1 × 8 sequences."""
     runs = {}
     for micro in (4, 8):
-        recipe = load_recipe("base", "smoke", fast + [f"train.micro_batch={micro}", "train.global_batch=8", "train.max_steps=4",
-                                                      "train.checkpoint_every=0", "train.cpu_kernels=false"])
+        recipe = load_recipe("base", "smoke", fast + [f"train.micro_batch={micro}", "train.global_batch=8",
+                                                      "train.max_steps=4", "train.checkpoint_every=0",
+                                                      "train.cpu_kernels=false"])
         train(recipe, tmp_path / str(micro), progress=False)
         runs[micro] = _losses(tmp_path / str(micro))
     assert len(runs[4]) == 4

@@ -96,7 +96,8 @@ def browser(lab):
 # JavaScript run in the page, through the app JupyterLab exposes (expose_app_in_browser). JS_READY is polled while
 # the page loads, so it must not assume the app exists yet (a TypeError ends the wait instead of retrying it).
 CURRENT = "window.jupyterapp.shell.currentWidget"
-JS_READY = f"() => !!(window.jupyterapp && window.jupyterapp.shell && {CURRENT} && {CURRENT}.context && {CURRENT}.context.isReady && {CURRENT}.sessionContext.session" \
+JS_READY = f"() => !!(window.jupyterapp && window.jupyterapp.shell && {CURRENT} && {CURRENT}.context" \
+           f" && {CURRENT}.context.isReady && {CURRENT}.sessionContext.session" \
            f" && {CURRENT}.sessionContext.session.kernel && {CURRENT}.sessionContext.session.kernel.status === 'idle')"
 JS_DIRTY = f"() => {CURRENT}.context.model.dirty"
 JS_RUN_ALL = "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"

@@ -1,4 +1,6 @@
-"""``codellama-lite eval {humaneval,mbpp,infilling,toy}``: generate samples from a checkpoint, or score samples made anywhere.
+"""``codellama-lite eval {humaneval,mbpp,infilling,toy}``.
+
+Generate samples from a checkpoint, or score samples made anywhere.
 
 Scoring (``--score samples.jsonl``) needs no model: it judges every sample in the sandbox, writes the results file and
 prints pass@k beside the paper's Table 2. Generation (``--checkpoint``) follows the paper's protocol (Code Llama §3):
@@ -24,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mbpp = benchmarks.add_parser("mbpp", parents=[common], help="MBPP test split (pass --mbpp-file)")
     mbpp.add_argument("--mbpp-file", type=Path, required=True,
                       help="path to mbpp.jsonl (google-research's repository; data_samples/mbpp_sample.jsonl to try)")
-    infilling = benchmarks.add_parser("infilling", parents=[common],
-                                      help="infilling (single-line, ...) cut from HumanEval's or the toy world's problems")
+    infilling = benchmarks.add_parser(
+        "infilling", parents=[common],
+        help="infilling (single-line, ...) cut from HumanEval's or the toy world's problems")
     infilling.add_argument("--kind", choices=("single-line", "multi-line", "random-span"), default="single-line",
                            help="which infilling benchmark: one line, a run of lines, or a random character span")
     infilling.add_argument("--suffix-first", action="store_true", help="SPM prompt layout instead of PSM")
@@ -51,9 +54,12 @@ def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     source = common.add_mutually_exclusive_group(required=True)
     source.add_argument("--score", type=Path, metavar="SAMPLES", help="score an existing samples file (JSONL)")
-    source.add_argument("--checkpoint", type=Path, help="generate from a checkpoint directory: Hugging Face format (config.json + safetensors, what "
-                        "codellama_lite.interop.export_hf writes) or Meta's (params.json + consolidated.*.pth)")
-    common.add_argument("--hf", action="store_true", help="treat the checkpoint as Hugging Face format even without config.json detection")
+    source.add_argument("--checkpoint", type=Path,
+                        help="generate from a checkpoint directory: Hugging Face format "
+                        "(config.json + safetensors, what codellama_lite.interop.export_hf writes) "
+                        "or Meta's (params.json + consolidated.*.pth)")
+    common.add_argument("--hf", action="store_true",
+                        help="treat the checkpoint as Hugging Face format even without config.json detection")
     common.add_argument("--tokenizer", type=Path, help="SentencePiece model (default: the checkpoint's)")
     common.add_argument("--samples", type=Path, help="samples file to append to when generating")
     common.add_argument("--results", type=Path, help="results file (default: SAMPLES with .results.jsonl)")

@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                         help="a chapter (01, 01_tokenizer) or an .ipynb file (default: every chapter, in order)")
     parser.set_defaults(func=_run)
-    refresh = subparsers.add_parser("refresh-notebooks",
-                                    help="maintainers: re-execute notebooks (smoke) and keep only nbval-checked outputs")
+    refresh = subparsers.add_parser(
+        "refresh-notebooks", help="maintainers: re-execute notebooks (smoke) and keep only nbval-checked outputs")
     refresh.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK",
                          help="notebooks/NN_name.ipynb files")
     refresh.set_defaults(func=_refresh)

@@ -1,8 +1,8 @@
 """Where documents come from: the user's files and directories, or three embedded sources (Code Llama §2.2).
 
 The paper trains on a mix of code (85%), natural language about code (8%) and general natural language (7%)
-(docs/paper_facts.md §5). Nothing is downloaded: the embedded defaults are texts that ship with the interpreter itself or with
-the packages this project depends on. Measured on CPython 3.11.7 with this project's dependencies installed:
+(docs/paper_facts.md §5). Nothing is downloaded: the embedded defaults are texts that ship with the interpreter itself
+or with the packages this project depends on. Measured on CPython 3.11.7 with this project's dependencies installed:
 
 ``builtin:stdlib`` (code)
     Every ``.py`` file of the standard library (:func:`codellama_lite.tokenizer.default_corpus_files`):
@@ -117,7 +117,9 @@ TOYWORLD_DOCUMENTS = 4000  # default count of builtin:toyworld; builtin:toyworld
 
 
 def toyworld_documents(entry: str, source: str, max_documents: int | None) -> list[Document]:
-    """Code files of the toy world's ``train`` split (problems with their solutions, :mod:`codellama_lite.data.toyworld`).
+    """Code files of the toy world's ``train`` split.
+
+    Each holds problems with their solutions (:mod:`codellama_lite.data.toyworld`).
 
     ``builtin:toyworld:N`` gives N problems, one per file; ``builtin:toyworld:N:K`` puts them K to a file and
     ``builtin:toyworld:N:J-K`` from J to K to a file (drawn per file), so that, as in the paper's source files, a FIM

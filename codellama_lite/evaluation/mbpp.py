@@ -5,8 +5,8 @@ The official ``mbpp.jsonl`` (one JSON object per line: ``task_id``, ``text``, ``
 the test split; tasks 2, 3 and 4 are the prompt's worked examples. ``data_samples/mbpp_sample.jsonl`` holds a few
 problems written for this project in the same format, so everything here runs without the real file.
 
-The prompt (the paper says only "3-shot"; this is the format of Austin et al. and lm-evaluation-harness, docs/paper_facts.md
-§7) shows each example as::
+The prompt (the paper says only "3-shot"; this is the format of Austin et al. and lm-evaluation-harness,
+docs/paper_facts.md §7) shows each example as::
 
     You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:
 
@@ -35,7 +35,8 @@ from codellama_lite.support.resources import resource_dir
 SHOT_IDS: tuple[int, ...] = (2, 3, 4)
 TEST_IDS = range(11, 511)
 SAMPLE_PATH = resource_dir("data_samples") / "mbpp_sample.jsonl"
-INSTRUCTION = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n"
+INSTRUCTION = ("You are an expert Python programmer, and here is your task: {text} "
+               "Your code should pass these tests:\n\n")
 
 
 @dataclass(frozen=True)

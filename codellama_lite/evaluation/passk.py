@@ -152,7 +152,8 @@ class Interval:
 
     def __str__(self) -> str:
         spread = f", seeds {', '.join(f'{v:+.3f}' for v in self.per_seed)}" if self.seeds > 1 else ""
-        return f"{self.value:+.4f} [{self.low:+.4f}, {self.high:+.4f}] ({self.items} items x {self.seeds} seeds{spread})"
+        return (f"{self.value:+.4f} [{self.low:+.4f}, {self.high:+.4f}] "
+                f"({self.items} items x {self.seeds} seeds{spread})")
 
 
 def mean_interval(values: Sequence[float] | Sequence[Sequence[float]] | np.ndarray, *, confidence: float = 0.95,

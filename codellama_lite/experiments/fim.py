@@ -389,7 +389,8 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
         for mode in infill_modes:
             middles = infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens)
             out["infilling"][kind][mode] = _scores(chosen, judge(chosen, middles, sandbox))
-            if mode != "l2r":  # the same oracle line count the left-to-right arm gets: what it writes, not where it stops
+            if mode != "l2r":
+                # The same oracle line count the left-to-right arm gets: what it writes, not where it stops.
                 cut = [left_to_right_middle(middle, task) for middle, task in zip(middles, chosen)]
                 out["infilling"][kind][f"{mode}+lines"] = _scores(chosen, judge(chosen, cut, sandbox))
     return out

@@ -3,7 +3,8 @@
 Every Code Llama model starts from Llama 2 and trains further on code with infilling (the ``base`` stage); then
 
 * Code Llama = base → long-context fine-tuning (``lcft``, §2.4);
-* Code Llama - Python = base → Python specialisation (``python``, §2.1–2.2) → long-context fine-tuning (``python-lcft``);
+* Code Llama - Python = base → Python specialisation (``python``, §2.1–2.2) → long-context fine-tuning
+  (``python-lcft``);
 * Code Llama - Instruct = Code Llama → instruction fine-tuning on self-instruct data (``instruct``, §2.5), sampled
   from that same parent (:mod:`codellama_lite.pipeline.selfinstruct`).
 
@@ -92,7 +93,7 @@ def control_recipe(profile: str, parent_export: str | Path, overrides: dict[str,
     return python.with_changes(stage=CONTROL_STAGE, data={"sources": base.sources, "weights": base.weights})
 
 
-# -- running it ---------------------------------------------------------------------------------------------------------
+# -- running it --------------------------------------------------------------------------------------------------------
 
 
 def describe_stage(recipe: Recipe, export: Path | None = None) -> str:
@@ -185,7 +186,7 @@ def build_selfinstruct(profile: str, parent_export: Path, *, progress: bool = Tr
     return folder
 
 
-# -- the gpu chain on paper: commands, tokens, GPU-hours ----------------------------------------------------------------
+# -- the gpu chain on paper: commands, tokens, GPU-hours ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,8 @@ def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> 
                        f"--model {runs_dir}/{stage.parent}/final --out {runs_dir}/selfinstruct\n")
         command += (f"srun --nodes={nodes} --ntasks-per-node=1 --gpus-per-node={gpus_per_node} "
                    f"torchrun --nnodes={nodes} --nproc-per-node={gpus_per_node} --rdzv-backend=c10d "
-                   f"--rdzv-endpoint=$MASTER_ADDR:29500 -m codellama_lite train --recipe {stage.recipe_name} --profile gpu "
+                   f"--rdzv-endpoint=$MASTER_ADDR:29500 -m codellama_lite train "
+                   f"--recipe {stage.recipe_name} --profile gpu "
                    f"--out {runs_dir}/{stage.name}{init} --auto-resume")
         plan.append(PlannedStage(stage.name, command, tokens, recipe.train.max_steps, a["tokens_per_step"],
                                  gpu_hours(config, tokens, mfu=GPU_MFU, seq_len=recipe.train.seq_len)))
@@ -244,7 +246,7 @@ def format_plan(plan: list[PlannedStage]) -> str:
     return "\n".join(lines)
 
 
-# -- exact resume, shown live --------------------------------------------------------------------------------------------
+# -- exact resume, shown live ------------------------------------------------------------------------------------------
 
 
 def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, every: int = 4,

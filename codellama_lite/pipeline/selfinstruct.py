@@ -1,5 +1,6 @@
-"""Self-instruct with execution feedback (Code Llama §2.5; docs/paper_facts.md §5): a model's own solutions, kept only when
-they pass unit tests, become its instruction data.
+"""Self-instruct with execution feedback (Code Llama §2.5; docs/paper_facts.md §5).
+
+A model's own solutions, kept only when they pass unit tests, become its instruction data.
 
 The paper: Llama 2 70B writes ~62,000 interview-style questions (~52,000 after deduplication); for each, Code Llama 7B
 writes unit tests and then 10 candidate solutions; the first solution that passes its tests is kept, giving ~14,000
@@ -207,7 +208,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> SelfInstructStats:
         questions=len(records), with_passing_candidate=sum(any(r["passed"]) for r in records),
         filtered_triplets=len(select_triplets(records, "filtered")),
         unfiltered_triplets=len(select_triplets(records, "unfiltered")),
-        candidate_pass_rate=sum(verdicts) / max(len(verdicts), 1), first_candidate_pass_rate=sum(firsts) / max(len(firsts), 1))
+        candidate_pass_rate=sum(verdicts) / max(len(verdicts), 1),
+        first_candidate_pass_rate=sum(firsts) / max(len(firsts), 1))
 
 
 def finish_dataset(folder: str | Path) -> SelfInstructStats:

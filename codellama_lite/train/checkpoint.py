@@ -2,12 +2,13 @@
 
 ``<run>/step-00000200/`` holds the model and optimizer (sharded per rank under FSDP2, whole on one process), each
 rank's own data position and random-number states under its own key ``rank{r}`` (one shared key would hand every
-rank one rank's state on load), and, from rank 0, ``train_state.json`` (step, recipe, model shape), the ``tokenizer.model``
-and ``checksums.json``, the SHA-256 of every other file (:func:`codellama_lite.support.fileio.write_checksums`). It is
-written as ``.step-00000200.partial/`` and renamed only once complete, so a folder named ``step-*`` was whole when
-written; on resume the newest checkpoint whose checksums still hold is the one continued, and a damaged newer one is
-named with the reason it was passed over (:func:`newest_intact`). Only the last ``keep_last`` are kept. A
-run resumes at any world size (:func:`load_checkpoint`).
+rank one rank's state on load), and, from rank 0, ``train_state.json`` (step, recipe, model shape), the
+``tokenizer.model`` and ``checksums.json``, the SHA-256 of every other file
+(:func:`codellama_lite.support.fileio.write_checksums`). It is written as ``.step-00000200.partial/`` and renamed
+only once complete, so a folder named ``step-*`` was whole when written; on resume the newest checkpoint whose
+checksums still hold is the one continued, and a damaged newer one is named with the reason it was passed over
+(:func:`newest_intact`). Only the last ``keep_last`` are kept. A run resumes at any world size
+(:func:`load_checkpoint`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ The model is cut into units (the embedding, final norm and output; then each lay
 ``world_size`` files, ``model-0000f-of-0000N.safetensors``, file ``f`` written by rank ``f`` (one process:
 ``model.safetensors``). Each tensor is gathered in turn (``DTensor.full_tensor``, a collective every rank joins),
 kept in the export dtype (bfloat16 for a released model) only by the rank that writes it, and converted to Hugging
-Face's names per layer (:func:`codellama_lite.interop.layer_to_format`). Rank 0 writes ``config.json`` and ``model.safetensors.index.json``,
-which ``transformers.LlamaForCausalLM.from_pretrained`` and :func:`codellama_lite.interop.import_hf` read.
+Face's names per layer (:func:`codellama_lite.interop.layer_to_format`). Rank 0 writes ``config.json`` and
+``model.safetensors.index.json``, which ``transformers.LlamaForCausalLM.from_pretrained`` and
+:func:`codellama_lite.interop.import_hf` read.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ class MetricsLog:
         self.path, self.total, self.enabled = path, total_steps, enabled
         self.tokens_per_step, self.flops_per_token, self.peak = tokens_per_step, flops_per_token, peak
         self.start_step, self.start_time = first_step - 1, time.perf_counter()
-        self.bar = tqdm(total=total_steps, initial=first_step - 1, desc="train", unit="step", disable=not (enabled and bar),
-                        dynamic_ncols=True)
+        self.bar = tqdm(total=total_steps, initial=first_step - 1, desc="train", unit="step",
+                        disable=not (enabled and bar), dynamic_ncols=True)
         if enabled:
             keep_rows_up_to(path, first_step - 1)
 

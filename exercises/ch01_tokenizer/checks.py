@@ -105,7 +105,8 @@ def check_train_bpe(impl):
     assert learned == expected, f"your first byte-level merges {learned} != SentencePiece's {expected}"
     code = "def f(x):\n    return x + 1\n\ndef g(y):\n    return f(y) * 2\n"
     merges = impl.train_bpe(code, 200)
-    assert all(isinstance(left, bytes) and isinstance(right, bytes) for left, right in merges), "merges are pairs of bytes"
+    assert all(isinstance(left, bytes) and isinstance(right, bytes) for left, right in merges), \
+        "merges are pairs of bytes"
     assert merges[0] == (b" ", b" "), f"the most frequent pair of this code is two spaces, not {merges[0]}"
     ranks: dict[bytes, int] = {}
     for rank, (left, right) in enumerate(merges):

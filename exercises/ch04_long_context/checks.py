@@ -16,7 +16,8 @@ SHAPES = ((8, 1e4), (32, 1e4), (128, 1e6), (64, 500.0))
 def check_rope_theta_i(impl: ModuleType) -> None:
     for head_dim, base in SHAPES:
         got = impl.rope_theta_i(head_dim, base)
-        assert got.shape == (head_dim // 2,), f"head_dim {head_dim}: shape {tuple(got.shape)}, expected ({head_dim // 2},)"
+        assert got.shape == (head_dim // 2,), \
+            f"head_dim {head_dim}: shape {tuple(got.shape)}, expected ({head_dim // 2},)"
         assert got[0].item() == 1.0, "pair 0 turns by exactly one radian per token (base^0)"
         torch.testing.assert_close(got.float(), rope_frequencies(head_dim, base),
                                    msg=f"head_dim {head_dim}, base {base:g}: theta_i = base^(-2i/d), i < d/2")
@@ -41,7 +42,8 @@ def check_ntk_aware_frequencies(impl: ModuleType) -> None:
         got = impl.ntk_aware_frequencies(head_dim, base, 8.0).float()
         assert got[0].item() == 1.0, "NTK-aware scaling keeps the fastest pair (neighbouring tokens stay apart)"
         slowdown = (rope_frequencies(head_dim, base)[-1] / got[-1]).item()
-        assert abs(slowdown - 8.0) < 1e-3 * 8, f"head_dim {head_dim}: the slowest pair must slow by 8, not {slowdown:.3f}"
+        assert abs(slowdown - 8.0) < 1e-3 * 8, \
+            f"head_dim {head_dim}: the slowest pair must slow by 8, not {slowdown:.3f}"
         torch.testing.assert_close(got, rope_frequencies(head_dim, ntk_aware_theta(base, 8.0, head_dim)),
                                    msg=f"head_dim {head_dim}: base * factor^(d/(d-2))")
 

@@ -39,8 +39,8 @@ def check_mbpp_prompt(impl) -> None:
     for problem in mbpp.benchmark_problems(problems):
         expected = mbpp.build_prompt(problem, shots)
         got = impl.mbpp_prompt(problem, shots)
-        assert got == expected, f"task {problem.task_id}: prompt differs at character " \
-                                f"{next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))}"
+        first_diff = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        assert got == expected, f"task {problem.task_id}: prompt differs at character {first_diff}"
 
 
 def check_run_unsafely(impl) -> None:
@@ -54,4 +54,5 @@ def check_run_unsafely(impl) -> None:
             got = impl.run_unsafely(problem, completion, 60.0)
             assert got == expected, f"{problem.task_id} with body {completion[:40]!r}: {got!r}, expected {expected!r}"
     got = impl.run_unsafely(problems[0], "    while True:\n        pass\n", 1.0)
-    assert got == "timed out", f"an endless loop must be stopped after the timeout and reported 'timed out', got {got!r}"
+    assert got == "timed out", \
+        f"an endless loop must be stopped after the timeout and reported 'timed out', got {got!r}"

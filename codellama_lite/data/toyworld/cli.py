@@ -15,7 +15,8 @@ from codellama_lite.data.toyworld.splits import CONTROL, SPLITS
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``toyworld`` to the ``data`` group's sub-commands."""
     parser = subparsers.add_parser("toyworld", help="write toy-world problems (HumanEval's JSONL format)")
-    parser.add_argument("--split", choices=SPLITS + (CONTROL,), default="test", help="which split of the toy world to write")
+    parser.add_argument("--split", choices=SPLITS + (CONTROL,), default="test",
+                        help="which split of the toy world to write")
     parser.add_argument("--out", type=Path, required=True, help="JSONL file to write")
     parser.add_argument("--seed", type=int, default=0, help="world seed: which problems of the split")
     parser.add_argument("--count", type=int, default=200, help="number of problems")

@@ -4,8 +4,9 @@ Each document is one problem, prompt then canonical body, as a small Python file
 most fit whole in the room left in a laptop context and can be transformed for fill-in-the-middle (Code Llama §2.3
 transforms only documents not cut across contexts; files of one to three problems, tried first, fit so rarely at 256
 tokens that only about 6% of the toy world's tokens were FIM'd at rate 0.9). Only the ``train`` split is used, so
-``valid``, ``test`` and ``heldout`` stay unseen. Drawing tens of thousands of distinct problems takes a minute, so the documents are kept in the cache folder
-(``$CODELLAMA_LITE_CACHE/toyworld/``), keyed by the seed, the count and the generator's own source code.
+``valid``, ``test`` and ``heldout`` stay unseen. Drawing tens of thousands of distinct problems takes a minute, so
+the documents are kept in the cache folder (``$CODELLAMA_LITE_CACHE/toyworld/``), keyed by the seed, the count and
+the generator's own source code.
 """
 
 from __future__ import annotations

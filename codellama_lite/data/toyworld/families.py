@@ -153,7 +153,8 @@ LABELS = (("big", "small"), ("yes", "no"), ("high", "low"), ("hot", "cold"), ("o
 # loop term kind -> (name fragment, phrase, code)
 TERMS = {"numbers": ("numbers", "the numbers", "i"), "squares": ("squares", "the squares of the numbers", "i * i"),
          "doubles": ("doubles", "twice the numbers", "2 * i")}
-CHARACTER_TESTS = {"vowel": ("vowels", "vowels", 'c in "aeiou"'), "upper": ("upper", "upper case letters", "c.isupper()"),
+CHARACTER_TESTS = {"vowel": ("vowels", "vowels", 'c in "aeiou"'),
+                   "upper": ("upper", "upper case letters", "c.isupper()"),
                    "space": ("spaces", "spaces", 'c == " "')}
 
 
@@ -222,15 +223,16 @@ def loop(rng: random.Random) -> Spec:
     term_name, term_phrase, term_code = TERMS[rng.choice(tuple(TERMS))]
     which = f" that are {cond.phrase}" if cond else ""
     if kind == "count":
-        name, sentence, start, update = (f"count_{cond.name}", f"Return how many numbers from 1 to n are {cond.phrase}.",
-                                         "0", "total += 1")
+        name, sentence, start, update = (f"count_{cond.name}",
+                                         f"Return how many numbers from 1 to n are {cond.phrase}.", "0", "total += 1")
         term_name = "count"
     else:
         name = f"{kind}_{term_name}" + (f"_{cond.name}" if cond else "")
         sentence = f"Return the {kind} of {term_phrase} from 1 to n{which}."
         start, update = ("0", f"total += {term_code}") if kind == "sum" else ("1", f"total *= {term_code}")
     inner = (f"if {cond.code}:", f"    {update}") if cond else (update,)
-    body = (f"total = {start}", "for i in range(1, n + 1):") + tuple(f"    {line}" for line in inner) + ("return total",)
+    loop = tuple(f"    {line}" for line in inner)
+    body = (f"total = {start}", "for i in range(1, n + 1):") + loop + ("return total",)
     return Spec("loop", 4 if cond else 3, name, "n", COUNT, "int", sentence, body,
                 ("loop", kind, term_name, cond.kind if cond else "all"))
 

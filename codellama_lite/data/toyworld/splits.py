@@ -1,9 +1,10 @@
 """Splits that measure generalization, not memory: ``train``, ``valid``, ``test``, ``heldout``, and a ``control``.
 
-* A problem's split is decided by its *behaviour*: the hash of its :func:`~codellama_lite.data.toyworld.dedup.fingerprint`
-  picks a bucket (70% train, 10% valid, 10% test, 10% heldout), whatever the seed. Two problems that behave alike on
-  the probe inputs — including any two with the same normalized code — therefore always fall in the same split, and
-  every seed's test set is disjoint from every seed's training set.
+* A problem's split is decided by its *behaviour*: the hash of its
+  :func:`~codellama_lite.data.toyworld.dedup.fingerprint` picks a bucket (70% train, 10% valid, 10% test,
+  10% heldout), whatever the seed. Two problems that behave alike on the probe inputs — including any two with the
+  same normalized code — therefore always fall in the same split, and every seed's test set is disjoint from every
+  seed's training set.
 * ``valid`` and ``test`` hold unseen *instances* (other constants, other step orders) of templates seen in training.
 * ``heldout`` holds unseen *compositions*: problems with an adjacent pair of steps listed in :data:`RESERVED`, which
   no other split contains; each step of such a pair still appears in training, in other company (ExeDec's

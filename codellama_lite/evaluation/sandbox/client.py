@@ -230,7 +230,8 @@ class Sandbox:
         self._seq = itertools.count(1)
         self._closed = False
         self._zygote_lock = threading.Lock()
-        self._cgroups = isolation.SlotCgroups.create(workers, nproc, (memory_mb + 3 * tmpfs_mb + 256) << 20) if isolate else None
+        cgroup_bytes = (memory_mb + 3 * tmpfs_mb + 256) << 20
+        self._cgroups = isolation.SlotCgroups.create(workers, nproc, cgroup_bytes) if isolate else None
         self._zygote = _Zygote.start()
         self._all_slots = [_Slot(cgroups=self._cgroups.slots[i] if self._cgroups else None) for i in range(workers)]
         self._slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
@@ -322,7 +323,8 @@ class Sandbox:
         return self._zygote.features + ([self._cgroups.version] if self._cgroups is not None else [])
 
     @staticmethod
-    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot], cgroups: isolation.SlotCgroups | None) -> None:
+    def _shutdown(pool: ThreadPoolExecutor, zygote: _Zygote, slots: list[_Slot],
+                  cgroups: isolation.SlotCgroups | None) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         for slot in slots:
             if slot.server is not None:
@@ -438,7 +440,8 @@ class Sandbox:
         if result is None:
             return Verdict("timeout", f"wall-clock limit of {timeout:g} s exceeded", seconds, measures, text, level)
         if result.get("judge_died"):
-            return Verdict("error", f"the judge process died ({result['judge_died']}); candidate {_describe_exit(code)}",
+            return Verdict("error",
+                           f"the judge process died ({result['judge_died']}); candidate {_describe_exit(code)}",
                            seconds, measures, text, level)
         status, reason = result["status"], result["reason"]
         if status == "crashed":

@@ -53,7 +53,8 @@ _FACTORIES = {name: getattr(builtins, name) for name in ("int", "float", "str", 
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
 _NEUTRAL = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__slots__",
-                      "__annotations__", "__orig_bases__", "__parameters__", "__firstlineno__", "__static_attributes__"})
+                      "__annotations__", "__orig_bases__", "__parameters__", "__firstlineno__",
+                      "__static_attributes__"})
 _COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__", "__len__",
                 "__iter__", "__getitem__", "__contains__")
 _DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
