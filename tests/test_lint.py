@@ -1,4 +1,5 @@
-"""The code passes the linter configured in pyproject.toml (ruff): no unused or undefined names, no syntax errors."""
+"""The code passes the linter configured in pyproject.toml (ruff): no unused or undefined names, no line over 120
+characters, no syntax errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Documents → ``[BOS] + apply_fim(document) + [EOS]`` → windows of ``seq_len + 1`` tokens (Code Llama §2.2–2.3).
 
-Packing rule (docs/paper_facts.md §3: FIM only for documents not cut across contexts). Windows are filled in order; when a new
-document starts, the room left in the current window is known. FIM is drawn for it (its randomness seeded by
+Packing rule (docs/paper_facts.md §3: FIM only for documents not cut across contexts). Windows are filled in order;
+when a new document starts, the room left in the current window is known. FIM is drawn for it (its randomness seeded by
 (seed, source, epoch, document index), never by call order); if the transformed document, with BOS and EOS, does not
 fit into that room, the plain encoding is used instead, and that one may run on across windows. So a document longer
 than a context is never FIM'd, and no FIM example is ever cut. Windows do not overlap; the trainer predicts tokens

@@ -1,4 +1,5 @@
-"""The training loop (Code Llama §2.2–2.6; docs/paper_facts.md §5): the same code for a laptop toy and a 7B run under torchrun.
+"""The training loop (Code Llama §2.2–2.6; docs/paper_facts.md §5): the same code for a laptop toy and a 7B run
+under torchrun.
 
 One optimizer step, read top to bottom in :func:`train_step`:
 
@@ -112,7 +113,8 @@ class Run:
 
     def _data_fingerprint(self) -> str:
         if self.prepared:
-            return "prepared:" + ",".join(f"{source}={corpus.fingerprint()}" for source, corpus in self.prepared.items())
+            return "prepared:" + ",".join(f"{source}={corpus.fingerprint()}"
+                                          for source, corpus in self.prepared.items())
         return data_fingerprint(self.corpus.train, self.corpus.valid)
 
     def _data_state(self) -> dict[str, Any]:

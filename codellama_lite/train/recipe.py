@@ -1,4 +1,5 @@
-"""Training recipes as typed data (Code Llama §2.2–2.6; docs/paper_facts.md §5): one TOML file per stage in ``configs/``.
+"""Training recipes as typed data (Code Llama §2.2–2.6; docs/paper_facts.md §5): one TOML file per stage in
+``configs/``.
 
 A recipe file holds the stage's defaults and, under ``[profiles.NAME]``, what each profile changes::
 
@@ -136,7 +137,8 @@ class TrainSection(Section):
     compile: bool = False  # torch.compile each block (before sharding)
     # per block, applied from outside the model (codellama_lite.train.parallelize)
     activation_checkpointing: Literal["none", "selective", "full"] = "none"
-    export_dtype: Literal["float32", "bfloat16"] = "float32"  # the final Hugging Face export's (a released model's: bf16)
+    # the final Hugging Face export's dtype (a released model's: bf16)
+    export_dtype: Literal["float32", "bfloat16"] = "float32"
     cpu_kernels: bool = False  # opt-in oneDNN products for float32 CPU training (codellama_lite.accel; private
     # torch.ops.mkldnn operators, so never the default), one process only
     threads: NonNegativeInt = 0  # torch CPU threads; 0: torch's default

@@ -57,7 +57,7 @@ def staging_beside(out: Path) -> Path:
     return out.parent / f".{out.name}.staging"
 
 
-# -- what --out holds ---------------------------------------------------------------------------------------------------
+# -- what --out holds --------------------------------------------------------------------------------------------------
 
 
 def _entries(folder: Path) -> list[str]:
@@ -203,7 +203,7 @@ def staged_output(out: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-# -- the record -----------------------------------------------------------------------------------------------------------
+# -- the record --------------------------------------------------------------------------------------------------------
 
 
 def read_record(out: Path) -> dict[str, Any]:
@@ -273,7 +273,7 @@ def check_same_run(out: Path, saved: dict[str, Any], ours: dict[str, Any]) -> No
                          f"recipe, tokenizer and data. Differing (started -> now): {'; '.join(differ)}")
 
 
-# -- stopping on request ------------------------------------------------------------------------------------------------
+# -- stopping on request -----------------------------------------------------------------------------------------------
 
 
 class StopRequest:
