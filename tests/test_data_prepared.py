@@ -6,9 +6,9 @@ that continues bit for bit — at the same and at another number of ranks."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,16 +136,17 @@ def test_bad_inputs_fail_on_one_line_naming_the_file(tmp_path, capsys):
                                                   "--shards", "0")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("zstandard") is not None, reason="zstandard is installed")
-def test_zst_without_zstandard_is_named(tmp_path, capsys):
+def test_zst_without_zstandard_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # as if not installed: importing it raises ImportError
     path = tmp_path / "part.jsonl.zst"
     path.write_bytes(b"\x28\xb5\x2f\xfd")
     assert f"{path}: reading .zst needs the 'zstandard' package" in _fail(capsys, str(path), "--out",
                                                                           str(tmp_path / "o"))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed")
-def test_parquet_without_pyarrow_is_named(tmp_path, capsys):
+def test_parquet_without_pyarrow_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     folder = tmp_path / "stack"
     folder.mkdir()
     (folder / "data-00000.parquet").write_bytes(b"PAR1")
