@@ -54,10 +54,11 @@ def test_run_time_choices_at_their_defaults_are_not_hashed():
     recipe = load_recipe("base", "smoke")
     values = recipe.resolved()
     values.pop("source_file")
-    for key in ("activation_checkpointing", "export_dtype"):
+    for key in ("activation_checkpointing", "export_dtype", "checkpoint_minutes", "async_checkpoint"):
         values["train"].pop(key)
     assert recipe.digest() == hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
-    for change in ("train.activation_checkpointing=\"full\"", "train.export_dtype=\"bfloat16\""):
+    for change in ("train.activation_checkpointing=\"full\"", "train.export_dtype=\"bfloat16\"",
+                   "train.checkpoint_minutes=30", "train.async_checkpoint=true"):
         assert load_recipe("base", "smoke", [change]).digest() != recipe.digest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import shutil
 import signal
@@ -171,3 +172,104 @@ def test_saving_before_the_first_step_leaves_adamw_as_fresh(tmp_path):
     assert all(state["step"].item() == 1 for state in optimizers[0].state.values())
     for mine, theirs in zip(saved.parameters(), fresh.parameters()):
         torch.testing.assert_close(mine, theirs)
+
+
+def _checkpoint_tensors(folder: Path, tmp_path: Path) -> dict[str, object]:
+    """Everything a DCP checkpoint holds (model, optimizer, each rank's pickled state), read back with DCP's own
+    converter."""
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    target = tmp_path / f"{folder.parent.name}-{folder.name}.pt"
+    dcp_to_torch_save(str(folder), str(target))
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        elif isinstance(value, bytes | bytearray):  # a rank's pickled data position and random states
+            flat[prefix] = pickle.loads(value)
+        else:
+            flat[prefix] = value
+
+    walk("", torch.load(target, weights_only=False))
+    return flat
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values, looking inside containers, tensors and arrays."""
+    import numpy as np
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_a_checkpoint_written_in_the_background_holds_the_state_of_its_step(tmp_path, fast):
+    runs = {}
+    for name, extra in (("inline", []), ("background", ["train.async_checkpoint=true"])):
+        runs[name] = tmp_path / name
+        recipe = load_recipe("base", "smoke", fast + ["train.max_steps=4", "train.checkpoint_every=2",
+                                                      "train.keep_last=5", *extra])
+        train(recipe, runs[name], progress=False)
+    # Step 2 was written while steps 3 and 4 changed the model: the files must still hold step 2.
+    inline = _checkpoint_tensors(runs["inline"] / "step-00000002", tmp_path)
+    background = _checkpoint_tensors(runs["background"] / "step-00000002", tmp_path)
+    assert inline.keys() == background.keys() and any(".model." in key for key in inline)
+    for key, value in inline.items():
+        assert _same(value, background[key]), key
+    verify_checkpoint(runs["background"] / "step-00000002")
+    # ... and a run resumed from it ends where the uninterrupted one did.
+    reference = (runs["background"] / "final" / "model.safetensors").read_bytes()
+    for later in ("final", "step-00000004"):
+        shutil.rmtree(runs["background"] / later)
+    train(load_recipe("base", "smoke", fast + ["train.max_steps=4", "train.checkpoint_every=2", "train.keep_last=5",
+                                               "train.async_checkpoint=true"]), runs["background"], resume=True,
+          progress=False)
+    assert (runs["background"] / "final" / "model.safetensors").read_bytes() == reference
+
+
+def test_checkpoints_follow_the_clock_as_well_as_the_step_count(tmp_path, fast):
+    names = {}
+    for minutes in (0, 1e-9):  # 1e-9 minutes: every step is later than that
+        run = tmp_path / f"run-{minutes}"
+        train(load_recipe("base", "smoke", fast + ["train.max_steps=3", "train.checkpoint_every=0",
+                                                   "train.keep_last=10", f"train.checkpoint_minutes={minutes}"]),
+              run, progress=False)
+        names[minutes] = [path.name for path in checkpoint_dirs(run)]
+    assert names[0] == ["step-00000000", "step-00000003"]
+    assert names[1e-9] == [f"step-{step:08d}" for step in range(4)]
+
+
+def test_training_may_change_the_model_as_soon_as_a_background_write_has_begun(tmp_path):
+    import torch
+
+    from codellama_lite.train.checkpoint import load_checkpoint, start_checkpoint
+    from codellama_lite.train.distributed import World
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 8))
+    optimizer = torch.optim.AdamW(model.parameters())
+    saved = {name: value.clone() for name, value in model.state_dict().items()}
+    tokenizer = tmp_path / "tokenizer.model"
+    tokenizer.write_bytes(b"stand-in")
+    world = World(0, 1, torch.device("cpu"))
+    writing = start_checkpoint(tmp_path, 7, model, optimizer, {"data": {}}, {}, tokenizer, world, keep_last=2,
+                               background=True)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # the next optimizer step, while the files are written
+    folder = writing.finish()
+    assert folder.name == "step-00000007"
+    verify_checkpoint(folder)
+    load_checkpoint(folder, model, optimizer, world)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, saved[name]), name

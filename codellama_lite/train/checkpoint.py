@@ -8,7 +8,8 @@ rank one rank's state on load), and, from rank 0, ``train_state.json`` (step, re
 only once complete, so a folder named ``step-*`` was whole when written; on resume the newest checkpoint whose
 checksums still hold is the one continued, and a damaged newer one is named with the reason it was passed over
 (:func:`newest_intact`). Only the last ``keep_last`` are kept. A run resumes at any world size
-(:func:`load_checkpoint`).
+(:func:`load_checkpoint`). A checkpoint may be written in the background (:func:`start_checkpoint`): training goes
+on while a thread writes a copy of the state, and the folder is renamed into place when the write is over.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import re
 import shutil
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,30 +118,94 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch
                     rank_state: dict[str, Any], shared: dict[str, Any], tokenizer_path: Path, world: World,
                     keep_last: int) -> Path:
     """Write step ``step``'s checkpoint atomically (every rank calls this); returns its folder."""
-    final, partial = step_dir(run_dir, step), run_dir / f".step-{step:08d}.partial"
-    if world.main and partial.exists():
-        shutil.rmtree(partial)
+    return start_checkpoint(run_dir, step, model, optimizer, rank_state, shared, tokenizer_path, world, keep_last,
+                            background=False).finish()
+
+
+@dataclass
+class PendingCheckpoint:
+    """A checkpoint whose files are being written (in a background thread when ``background``): :meth:`finish`
+    waits for the write, then puts the folder in place as :func:`save_checkpoint` does. Every rank calls it."""
+
+    run_dir: Path
+    step: int
+    shared: dict[str, Any]
+    tokenizer_path: Path
+    world: World
+    keep_last: int
+    write: Future | None = None
+
+    @property
+    def partial(self) -> Path:
+        return self.run_dir / f".step-{self.step:08d}.partial"
+
+    def finish(self) -> Path:
+        if self.write is not None:
+            try:
+                self.write.result()
+            except (CheckpointException, Exception) as error:
+                raise _write_error(error, self.partial) from None
+        return _put_in_place(self)
+
+
+def start_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     rank_state: dict[str, Any], shared: dict[str, Any], tokenizer_path: Path, world: World,
+                     keep_last: int, *, background: bool) -> PendingCheckpoint:
+    """Begin step ``step``'s checkpoint. With ``background``, DCP's ``async_save`` first copies the state into
+    memory of its own (training may change the model at once) and writes the files in a thread, over a process
+    group of its own (:func:`checkpoint_group`) so that its collectives never interleave with training's — the
+    pattern of torchtitan's asynchronous checkpoints. Nothing is in place until :meth:`PendingCheckpoint.finish`."""
+    pending = PendingCheckpoint(run_dir, step, shared, tokenizer_path, world, keep_last)
+    if world.main and pending.partial.exists():
+        shutil.rmtree(pending.partial)
     barrier(world)
     _start_optimizer_state(optimizer)
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state,
              f"rank{world.rank}": pickle.dumps({**rank_state, "rng": rng_state()})}
     try:
-        dcp.save(state, checkpoint_id=str(partial))
+        if background:
+            pending.write = dcp.async_save(state, checkpoint_id=str(pending.partial),
+                                           process_group=checkpoint_group(world))
+        else:
+            dcp.save(state, checkpoint_id=str(pending.partial))
     except CheckpointException as error:  # DCP's own is a BaseException; the disk's error is inside it
-        raise _os_error_in(error, partial) or RuntimeError(f"{partial}: writing the checkpoint failed: "
-                                                           f"{_first_line(error)}") from None
+        raise _write_error(error, pending.partial) from None
+    return pending
+
+
+_GROUPS: dict[int, Any] = {}
+
+
+def checkpoint_group(world: World) -> Any:
+    """A gloo process group for background checkpoint writes (created once; ``None`` on one process)."""
+    if not world.distributed:
+        return None
+    if world.world_size not in _GROUPS:
+        _GROUPS[world.world_size] = torch.distributed.new_group(backend="gloo")
+    return _GROUPS[world.world_size]
+
+
+def _write_error(error: BaseException, partial: Path) -> BaseException:
+    return _os_error_in(error, partial) or RuntimeError(f"{partial}: writing the checkpoint failed: "
+                                                        f"{_first_line(error)}")
+
+
+def _put_in_place(pending: PendingCheckpoint) -> Path:
+    """Rank 0 adds the train state, tokenizer and checksums, renames the folder into place and prunes old ones."""
+    run_dir, world = pending.run_dir, pending.world
+    final, partial = step_dir(run_dir, pending.step), pending.partial
     barrier(world)
     if world.main:
-        shutil.copyfile(tokenizer_path, partial / "tokenizer.model")
+        shutil.copyfile(pending.tokenizer_path, partial / "tokenizer.model")
         with atomic_open(partial / STATE_FILE) as handle:
-            json.dump({**shared, "step": step, "world_size": world.world_size}, handle, indent=1)
+            json.dump({**pending.shared, "step": pending.step, "world_size": world.world_size}, handle, indent=1)
         write_checksums(partial)
         if final.exists():
             _discard(final)
         os.replace(partial, final)
         _fsync_dir(run_dir)
-        for old in checkpoint_dirs(run_dir)[:-keep_last]:
+        for old in checkpoint_dirs(run_dir)[:-pending.keep_last]:
             _discard(old)
         for leftover in run_dir.glob(".step-*.discarded"):  # a kill during an earlier discard
             shutil.rmtree(leftover, ignore_errors=True)

@@ -23,6 +23,7 @@ import contextlib
 import math
 import random
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,8 @@ class Run:
                                      self.cfg.eval_windows) if self.corpus.valid else None
         self.record = run_record(self.resolved, self.model_config.to_dict(), self.out / "tokenizer.model",
                                  self._data_fingerprint())
+        self._writing: ckpt.PendingCheckpoint | None = None
+        self._saved_at = time.monotonic()
         self.step_done = self._resume() if folder.resuming else self._begin()
         self.progress = progress and world.main
 
@@ -203,8 +206,10 @@ class Run:
                     extra.update(self.validation_losses())
                 row = log.log(step, loss, lr, grad_norm, **extra)
                 stopping = step < total and stop.agreed(self.world)
-                if stopping or step == total or (self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0):
+                if stopping or step == total:
                     self.save(step)
+                elif self.checkpoint_due(step):
+                    self.save(step, background=self.cfg.async_checkpoint)
                 if stopping:
                     log.close()
                     raise interrupted(self.out, step)
@@ -253,11 +258,33 @@ class Run:
 
     # -- saving ------------------------------------------------------------------------------------------------------
 
-    def save(self, step: int) -> Path:
+    def checkpoint_due(self, step: int) -> bool:
+        """Every ``checkpoint_every`` steps, and once ``checkpoint_minutes`` have passed since the last checkpoint
+        began (the ranks agree: one whose clock says so decides for all)."""
+        every = bool(self.cfg.checkpoint_every) and step % self.cfg.checkpoint_every == 0
+        if not self.cfg.checkpoint_minutes:
+            return every
+        late = time.monotonic() - self._saved_at >= 60 * self.cfg.checkpoint_minutes
+        return every or all_reduce_sum(torch.tensor(float(late), device=self.world.device), self.world).item() > 0
+
+    def save(self, step: int, background: bool = False) -> None:
+        """Checkpoint step ``step``, after the previous background write (if any) is in place; with
+        ``background`` the files are written while training goes on (:func:`ckpt.start_checkpoint`)."""
+        self.finish_saving()
         shared = {"recipe": self.recipe.to_dict(), "model_config": self.model_config.to_dict(),
                   "realized_shares": self.stream.realized_shares()}
-        return ckpt.save_checkpoint(self.out, step, self.model, self.optimizer, {"data": self._data_state()},
-                                    shared, self.out / "tokenizer.model", self.world, self.cfg.keep_last)
+        self._writing = ckpt.start_checkpoint(self.out, step, self.model, self.optimizer,
+                                              {"data": self._data_state()}, shared, self.out / "tokenizer.model",
+                                              self.world, self.cfg.keep_last, background=background)
+        self._saved_at = time.monotonic()
+        if not background:
+            self.finish_saving()
+
+    def finish_saving(self) -> None:
+        """Wait for a checkpoint being written in the background and put it in place."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.finish()
 
     def export(self) -> Path:
         """``out/final``: Hugging Face format (config.json, safetensors), ``tokenizer.model``, ``recipe.json``,

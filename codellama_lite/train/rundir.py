@@ -44,7 +44,8 @@ STAGING_INSIDE = ".staging"
 # is trained. ``description`` is prose; ``source_file`` is where the recipe was read from; activation checkpointing
 # recomputes the same values; the export dtype only decides how the final weights are written.
 RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.keep_last", "description", "source_file",
-                            "train.activation_checkpointing", "train.export_dtype"})
+                            "train.activation_checkpointing", "train.export_dtype", "train.checkpoint_minutes",
+                            "train.async_checkpoint"})
 
 Resume = bool | Literal["auto"]
 
