@@ -22,11 +22,15 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from codellama_lite.evaluation.samples import Sample, SamplesFile
 from codellama_lite.evaluation.stops import truncate_at_stops
 from codellama_lite.evaluation.tasks import Task
+
+if TYPE_CHECKING:
+    from codellama_lite.model import Transformer
+    from codellama_lite.tokenizer import Tokenizer
 
 
 class Completer(Protocol):
@@ -149,13 +153,26 @@ def _by_task(pairs: Sequence[tuple[str, int]]) -> dict[str, list[int]]:
 def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: str | Path | None = None,
                    device: str = "cpu", suffix_first: bool = False, batch_size: int = 32,
                    dtype: str = "float32") -> ManyCompleter:
-    """A :class:`ManyCompleter` backed by a checkpoint directory, decoding with :mod:`codellama_lite.generate`.
+    """A :class:`ManyCompleter` backed by a checkpoint directory (:func:`load_checkpoint`), decoding with
+    :mod:`codellama_lite.generate`.
+
+    A task with a suffix is infilled (PSM, or SPM with ``suffix_first``) up to ``<EOT>``; any other continues its
+    prompt up to EOS, a FIM marker or a stop sequence, up to ``batch_size`` samples at a time.
+    """
+    model, tokenizer = load_checkpoint(checkpoint, hf=hf, tokenizer_path=tokenizer_path, device=device, dtype=dtype)
+    completer = ModelCompleter(model, tokenizer, suffix_first=suffix_first, batch_size=batch_size)
+    completer.provenance = {"checkpoint": checkpoint_digest(Path(checkpoint), tokenizer.model_path),
+                            "prompt_format": "spm" if suffix_first else "psm", "dtype": dtype}
+    return completer
+
+
+def load_checkpoint(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: str | Path | None = None,
+                    device: str = "cpu", dtype: str = "float32") -> tuple[Transformer, Tokenizer]:
+    """A checkpoint directory's model (in eval mode) and tokenizer.
 
     Hugging Face format (``config.json`` + safetensors; forced with ``hf``) or Meta's (``params.json`` +
-    ``consolidated.NN.pth``); the tokenizer is ``tokenizer_path`` or the directory's ``tokenizer.model``. A task with
-    a suffix is infilled (PSM, or SPM with ``suffix_first``) up to ``<EOT>``; any other continues its prompt up to
-    EOS, a FIM marker or a stop sequence, up to ``batch_size`` samples at a time. ``dtype`` (``float32`` or
-    ``bfloat16``) is the weights' and the KV cache's.
+    ``consolidated.NN.pth``); the tokenizer is ``tokenizer_path`` or the directory's ``tokenizer.model``. ``dtype``
+    (``float32`` or ``bfloat16``) is the weights' and the KV cache's.
     """
     import torch
 
@@ -174,14 +191,10 @@ def load_completer(checkpoint: str | Path, *, hf: bool = False, tokenizer_path: 
     else:
         raise ValueError(f"{directory}: neither a Hugging Face (config.json) nor a Meta (params.json) checkpoint")
     model = model.to(getattr(torch, dtype)).eval()
-    tokenizer_file = Path(tokenizer_path or directory / "tokenizer.model")
-    tokenizer = Tokenizer(tokenizer_file)
+    tokenizer = Tokenizer(Path(tokenizer_path or directory / "tokenizer.model"))
     if tokenizer.vocab_size > model.config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} pieces but the model only {model.config.vocab_size}")
-    completer = ModelCompleter(model, tokenizer, suffix_first=suffix_first, batch_size=batch_size)
-    completer.provenance = {"checkpoint": checkpoint_digest(directory, tokenizer_file),
-                            "prompt_format": "spm" if suffix_first else "psm", "dtype": dtype}
-    return completer
+    return model, tokenizer
 
 
 MODEL_FILES = ("config.json", "params.json", "*.safetensors", "model.safetensors.index.json", "consolidated.*.pth")
