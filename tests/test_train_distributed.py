@@ -105,3 +105,39 @@ def test_a_run_resumes_at_another_world_size(runs, saved, resumed_with):
     assert len(after) == STEPS
     for a, b in zip(after[3:], straight[3:]):
         assert abs(a - b) <= 1e-6 * abs(b), (after, straight)
+
+
+@pytest.fixture(scope="module")
+def prepared_runs(tmp_path_factory, small_tokenizer):
+    """One and two processes streaming the same prepared folder (4 shards: each rank reads 2)."""
+    import json
+
+    from codellama_lite.data.prepared import prepare
+    from codellama_lite.tokenizer import default_corpus_files
+
+    root = tmp_path_factory.mktemp("prepared-fsdp")
+    files = [path for path in default_corpus_files() if 300 < path.stat().st_size < 3_000][:60]
+    with open(root / "code.jsonl", "w", encoding="utf-8") as handle:
+        for path in files:
+            handle.write(json.dumps({"content": path.read_text(encoding="utf-8")}) + "\n")
+    prepare([root / "code.jsonl"], root / "prepared", shards=4, valid_fraction=0.0, workers=0)
+    tokenizer = str(small_tokenizer.model_path)
+    source = ["--set", f'data.sources={{code=["prepared:{root / "prepared"}"]}}', "--set", "data.weights={code=1.0}"]
+    _run(_args(tokenizer, root / "one") + source, 1)
+    _run(_args(tokenizer, root / "two") + source, 2)
+    return root, tokenizer, source
+
+
+def test_two_processes_streaming_prepared_shards_give_the_one_process_losses_and_resume_exactly(prepared_runs):
+    root, tokenizer, source = prepared_runs
+    one, two = _losses(root / "one"), _losses(root / "two")
+    assert len(one) == STEPS and len(set(one)) > 1
+    for a, b in zip(one, two):
+        assert abs(a - b) <= 1e-5 * abs(a)
+    resumed = root / "resumed"
+    resumed.mkdir()
+    for name in ("run.json", "recipe.json", "tokenizer.model", "metrics.jsonl", "step-00000003"):
+        path = root / "two" / name
+        (shutil.copytree if path.is_dir() else shutil.copyfile)(path, resumed / name)
+    _run(_args(tokenizer, resumed) + source, 2, resume=True)
+    assert _losses(resumed)[3:] == two[3:]  # the readers' positions came back with the checkpoint
