@@ -124,7 +124,8 @@ def prepared_runs(tmp_path_factory, small_tokenizer):
     tokenizer = str(small_tokenizer.model_path)
     source = ["--set", f'data.sources={{code=["prepared:{root / "prepared"}"]}}', "--set", "data.weights={code=1.0}"]
     _run(_args(tokenizer, root / "one") + source, 1)
-    _run(_args(tokenizer, root / "two") + source, 2)
+    # the two-process run writes its step-3 checkpoint in the background (its own gloo group), and resumes from it
+    _run(_args(tokenizer, root / "two") + source + ["--set", "train.async_checkpoint=true"], 2)
     return root, tokenizer, source
 
 

@@ -178,12 +178,14 @@ _GROUPS: dict[int, Any] = {}
 
 
 def checkpoint_group(world: World) -> Any:
-    """A gloo process group for background checkpoint writes (created once; ``None`` on one process)."""
+    """A gloo process group for background checkpoint writes, one per default group (a process group set up again
+    gets its own); ``None`` on one process."""
     if not world.distributed:
         return None
-    if world.world_size not in _GROUPS:
-        _GROUPS[world.world_size] = torch.distributed.new_group(backend="gloo")
-    return _GROUPS[world.world_size]
+    key = id(torch.distributed.group.WORLD)
+    if key not in _GROUPS:
+        _GROUPS[key] = torch.distributed.new_group(backend="gloo")
+    return _GROUPS[key]
 
 
 def _write_error(error: BaseException, partial: Path) -> BaseException:
