@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-# The top-level folders that ship inside the wheel (docs: the facts the notebooks cite); setup.py reads this tuple.
-SHIPPED = ("notebooks", "exercises", "configs", "data_samples", "docs")
+# The top-level folders that ship inside the wheel (docs: the facts the notebooks cite; released: finished runs the
+# workbook starts from, pipeline.cache); setup.py reads this tuple.
+SHIPPED = ("notebooks", "exercises", "configs", "data_samples", "docs", "released")
 SHIPPED_PACKAGE_DIR = "_shipped"
 CHECKOUT = Path(__file__).resolve().parents[2]
 
