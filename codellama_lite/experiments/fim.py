@@ -366,7 +366,6 @@ class Sizes:
 def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infill_modes: Sequence[str],
                   seed: int = 0) -> dict[str, Any]:
     """Every per-item measurement of one trained arm: JSON-able lists, one value per problem (or window)."""
-    from codellama_lite.evaluation.infilling import subsample, toy_infilling_tasks
     from codellama_lite.evaluation.toy import toy_problems, toy_tasks
 
     model, tokenizer = load_model(folder)
@@ -380,20 +379,30 @@ def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infi
                                  [p.canonical_solution for p in problems]).tolist(),
         "window_loss": {source: window_losses(model, windows).tolist()
                         for source, windows in validation_sets(recipe, tokenizer, sizes.windows).items()},
-        "infilling": {}}
+        "infilling": infilling_scores(model, tokenizer, sandbox, sizes, infill_modes, seed)}
+    return out
+
+
+def infilling_scores(model: Transformer, tokenizer: Tokenizer, sandbox: Any, sizes: Sizes, modes: Sequence[str],
+                     seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per infilling kind (Table 14's three, cut in toy test problems): the share of holes whose end splits a token,
+    and per mode (``psm``/``spm`` up to ``<EOT>``, or ``l2r``) pass and exact match per problem (:func:`_scores`); a
+    FIM mode also scored cut at the hole's line count (``psm+lines``), the oracle the left-to-right arm gets."""
+    from codellama_lite.evaluation.infilling import subsample, toy_infilling_tasks
+
+    scores: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         chosen = subsample(toy_infilling_tasks(kind, "test", 0, sizes.infill_problems, seed), sizes.tasks_per_kind,
                            seed)
-        out["infilling"][kind] = {"token_split_share": float(np.mean(
+        scores[kind] = {"token_split_share": float(np.mean(
             [splits_a_token(tokenizer, task.prompt, task.reference) for task in chosen]))}
-        for mode in infill_modes:
+        for mode in modes:
             middles = infill_middles(model, tokenizer, chosen, mode, sizes.max_new_tokens)
-            out["infilling"][kind][mode] = _scores(chosen, judge(chosen, middles, sandbox))
+            scores[kind][mode] = _scores(chosen, judge(chosen, middles, sandbox))
             if mode != "l2r":
-                # The same oracle line count the left-to-right arm gets: what it writes, not where it stops.
                 cut = [left_to_right_middle(middle, task) for middle, task in zip(middles, chosen)]
-                out["infilling"][kind][f"{mode}+lines"] = _scores(chosen, judge(chosen, cut, sandbox))
-    return out
+                scores[kind][f"{mode}+lines"] = _scores(chosen, judge(chosen, cut, sandbox))
+    return scores
 
 
 def evaluate_arms(folders: dict[tuple[str, int], Path], recipes: dict[tuple[str, int], Any], sandbox: Any,
