@@ -11,6 +11,9 @@ import argparse
 import importlib
 import sys
 
+from codellama_lite import __version__
+from codellama_lite.support.fileio import describe_os_error
+
 # Command groups, in chapter order; each names a module of this package.
 GROUPS = ("workbook", "exercises", "tokenizer", "model", "data", "train", "eval", "recipe")
 
@@ -35,8 +38,6 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (every group registered)."""
-    from codellama_lite import __version__
-
     parser = Parser(prog="codellama-lite", description="Code Llama, reproduced end to end.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
@@ -66,8 +67,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def error_line(error: Exception) -> str:
     """The error as one line: an ``OSError`` as "file: what happened", anything else as its message."""
-    from codellama_lite.support.fileio import describe_os_error
-
     text = describe_os_error(error) if isinstance(error, OSError) and error.errno else str(error)
     return " ".join(text.split()) or type(error).__name__
 

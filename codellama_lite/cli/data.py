@@ -12,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from codellama_lite.data import DataConfig, PackedStream, build_corpus, default_data_config
+from codellama_lite.data.prepared import prepare
 from codellama_lite.data.toyworld.cli import register as add_toyworld
+from codellama_lite.tokenizer import Tokenizer
 
 SAMPLE_WINDOWS = 4096  # windows packed to measure the realized mix (about 1M tokens at seq 256)
 
@@ -67,8 +70,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from codellama_lite.data import DataConfig, build_corpus, default_data_config
-
     if args.paths:
         config = DataConfig(sources={"files": [str(p) for p in args.paths]}, weights={"files": 1.0},
                             seq_len=args.seq_len, max_documents=args.max_documents)
@@ -84,8 +85,6 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from codellama_lite.data.prepared import prepare
-
     if args.workers is not None and args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     manifest = prepare(args.inputs, args.out, shards=args.shards, seed=args.seed, valid_fraction=args.valid_fraction,
@@ -103,9 +102,6 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _token_report(corpus: Any, config: Any, model: Path, windows: int) -> dict[str, Any]:
     """Tokens per source over all documents, and the mix realized by packing ``windows`` windows."""
-    from codellama_lite.data import PackedStream
-    from codellama_lite.tokenizer import Tokenizer
-
     tokenizer = Tokenizer(model)
     tokens: dict[str, int] = {}
     for document in corpus.train + corpus.valid:

@@ -15,6 +15,19 @@ import argparse
 import json
 from pathlib import Path
 
+from codellama_lite.data.toyworld.splits import CONTROL, SPLITS
+from codellama_lite.evaluation.evaluate import evaluate
+from codellama_lite.evaluation.generation import Sampling, load_completer
+from codellama_lite.evaluation.humaneval import humaneval_tasks
+from codellama_lite.evaluation.infilling import infilling_tasks
+from codellama_lite.evaluation.mbpp import mbpp_tasks
+from codellama_lite.evaluation.report import format_table
+from codellama_lite.evaluation.samples import read_samples, write_results
+from codellama_lite.evaluation.sandbox import IsolationError, Sandbox
+from codellama_lite.evaluation.scoring import counts, exact_match_rate, score_samples, summarize
+from codellama_lite.evaluation.toy import pass_at_1_by, read_toy_file, toy_problems, toy_tasks
+from codellama_lite.support.fileio import atomic_open
+
 BENCHMARKS = ("humaneval", "mbpp", "infilling", "toy")
 
 
@@ -40,8 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_toy(toy: argparse.ArgumentParser) -> None:
-    from codellama_lite.data.toyworld.splits import CONTROL, SPLITS
-
     toy.add_argument("--split", choices=SPLITS + (CONTROL,), default="test",
                      help="test: unseen instances; heldout: unseen compositions; control: specs shuffled")
     toy.add_argument("--world-seed", type=int, default=0, help="which problems of the split are generated")
@@ -91,11 +102,6 @@ def _common_options() -> argparse.ArgumentParser:
 
 def load_tasks(args: argparse.Namespace) -> list:
     """The benchmark's tasks (``--limit`` keeps the first few)."""
-    from codellama_lite.evaluation.humaneval import humaneval_tasks
-    from codellama_lite.evaluation.infilling import infilling_tasks
-    from codellama_lite.evaluation.mbpp import mbpp_tasks
-    from codellama_lite.evaluation.toy import toy_tasks
-
     if args.benchmark == "humaneval":
         tasks = humaneval_tasks()
     elif args.benchmark == "mbpp":
@@ -113,17 +119,12 @@ def load_tasks(args: argparse.Namespace) -> list:
 
 def _toy_problems(args: argparse.Namespace) -> tuple[list, dict[str, dict[str, str]]]:
     """The toy problems and their family/difficulty labels: from ``--problems``, or generated."""
-    from codellama_lite.evaluation.toy import read_toy_file, toy_problems
-
     if args.problems is not None:
         return read_toy_file(args.problems)
     return toy_problems(args.split, args.world_seed, args.count)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from codellama_lite.evaluation.evaluate import evaluate
-    from codellama_lite.evaluation.scoring import score_samples
-
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     tasks = load_tasks(args)
@@ -149,8 +150,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _samples_to_score(args: argparse.Namespace, tasks: list) -> list:
     """The samples of ``--score`` (those of the first ``--limit`` problems); none is an error."""
-    from codellama_lite.evaluation.samples import read_samples
-
     samples = read_samples(args.score)
     if args.limit is not None:
         wanted = {task.task_id for task in tasks}
@@ -162,8 +161,6 @@ def _samples_to_score(args: argparse.Namespace, tasks: list) -> list:
 
 def _completer(args: argparse.Namespace) -> tuple:
     """The sampling settings (checked first) and the checkpoint's completer."""
-    from codellama_lite.evaluation.generation import Sampling, load_completer
-
     sampling = Sampling(args.n, args.temperature, args.top_p, args.max_new_tokens, args.seed)
     return sampling, load_completer(args.checkpoint, hf=args.hf, tokenizer_path=args.tokenizer, device=args.device,
                                     suffix_first=getattr(args, "suffix_first", False), batch_size=args.batch_size,
@@ -172,11 +169,6 @@ def _completer(args: argparse.Namespace) -> tuple:
 
 def report(args: argparse.Namespace, tasks: list, results: list, results_path: Path) -> str:
     """Write the results file and the JSON summary of judged ``results``; return the table with the paper's numbers."""
-    from codellama_lite.evaluation.report import format_table
-    from codellama_lite.evaluation.samples import write_results
-    from codellama_lite.evaluation.scoring import counts, exact_match_rate, summarize
-    from codellama_lite.support.fileio import atomic_open
-
     write_results(results_path, results)
     per_task = counts(results)
     ns = sorted({n for n, _ in per_task.values()})
@@ -209,16 +201,12 @@ def report(args: argparse.Namespace, tasks: list, results: list, results_path: P
 
 def _toy_breakdown(args: argparse.Namespace, per_task: dict[str, tuple[int, int]]) -> dict[str, dict[str, float]]:
     """pass@1 by family and by difficulty, for the toy benchmark's summary."""
-    from codellama_lite.evaluation.toy import pass_at_1_by
-
     labels = _toy_problems(args)[1]
     return {label: pass_at_1_by(per_task, labels, label) for label in ("family", "difficulty")}
 
 
 def _sandbox(args: argparse.Namespace):
     """The Sandbox for ``args``; a refusal to run (wrong OS, isolation below the minimum) is one clear error line."""
-    from codellama_lite.evaluation.sandbox import IsolationError, Sandbox
-
     try:
         return Sandbox(timeout=args.timeout, workers=args.workers, allow_weak_isolation=args.allow_weak_isolation)
     except IsolationError as error:

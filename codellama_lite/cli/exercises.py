@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from codellama_lite.workbook.exercises import chapters, run_checks
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("exercises", help="run exercise checks on your work")
@@ -19,15 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from codellama_lite.workbook.exercises import chapters
-
     print("\n".join(chapters()))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from codellama_lite.workbook.exercises import run_checks
-
     implementation = "solution" if args.solution else (args.file or "stub")
     results = run_checks(args.chapter, implementation)
     for result in results:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from codellama_lite import interop
+from codellama_lite.config import PAPER_PARAMS_B, PRESETS, param_count
+from codellama_lite.costs import format_cost_table, training_cost
+
 FORMATS = ("meta", "hf")
 
 
@@ -33,8 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from codellama_lite.config import PAPER_PARAMS_B, PRESETS, param_count
-
     print(f"{'preset':>6} {'dim':>5} {'layers':>6} {'heads':>5} {'kv':>3} {'ffn':>6} {'vocab':>6} {'theta':>7} "
           f"{'parameters':>15} {'published':>9}")
     for name, config in PRESETS.items():
@@ -48,15 +50,11 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _costs(args: argparse.Namespace) -> int:
-    from codellama_lite.costs import format_cost_table, training_cost
-
     print(format_cost_table([training_cost(name, seq_len=args.seq_len) for name in args.names]))
     return 0
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from codellama_lite import interop
-
     load = {"meta": interop.import_meta, "hf": interop.import_hf}[args.source_format]
     model = load(args.source)
     if args.output_format == "meta":

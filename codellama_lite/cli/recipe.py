@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 
-from codellama_lite.support.profiles import PROFILES
+from codellama_lite.pipeline.selfinstruct import build_dataset, settings_for
+from codellama_lite.support.profiles import PROFILES, check_profile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from codellama_lite.support.profiles import check_profile
     from codellama_lite.pipeline.chain import format_plan, gpu_plan, run_chain
 
     if args.dry_run:
@@ -68,11 +69,6 @@ def _memory_table(world_size: int, limit_gb: float = 80.0) -> str:
 
 
 def _selfinstruct(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from codellama_lite.support.profiles import check_profile
-    from codellama_lite.pipeline.selfinstruct import build_dataset, settings_for
-
     stats = build_dataset(args.model, args.out, settings_for(check_profile(args.profile)), progress=args.progress)
     print(", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
                     for key, value in asdict(stats).items()))

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from codellama_lite.tokenizer import Tokenizer
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tokenizer", help="train and use a Code Llama-style SentencePiece tokenizer")
@@ -52,8 +54,6 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from codellama_lite.tokenizer import Tokenizer
-
     tokenizer = Tokenizer.train(args.inputs or None, vocab_size=args.vocab_size, model_path=args.output,
                                 max_files=args.max_files, max_bytes=args.max_bytes, infilling=args.infilling)
     print(f"corpus: {tokenizer.training_report}")
@@ -68,8 +68,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from codellama_lite.tokenizer import Tokenizer
-
     tokenizer = Tokenizer(args.model)
     if args.file is not None:
         if not args.file.is_file():
@@ -86,15 +84,11 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from codellama_lite.tokenizer import Tokenizer
-
     print(Tokenizer(args.model).decode(args.ids))
     return 0
 
 
 def _infill(args: argparse.Namespace) -> int:
-    from codellama_lite.tokenizer import Tokenizer
-
     ids = Tokenizer(args.model).infill_prompt(args.prefix, args.suffix, suffix_first=args.spm)
     print(" ".join(map(str, ids)))
     return 0

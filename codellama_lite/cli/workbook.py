@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from codellama_lite.support.profiles import PROFILES
+from codellama_lite.workbook.runner import SEEDS_VAR, refresh_stored_outputs, run_workbook
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,10 +39,6 @@ def _positive(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import os
-
-    from codellama_lite.workbook.runner import SEEDS_VAR, run_workbook
-
     if args.seeds is not None:
         os.environ[SEEDS_VAR] = str(args.seeds)  # the notebooks' parameters cell reads it
 
@@ -49,8 +47,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from codellama_lite.workbook.runner import refresh_stored_outputs
-
     missing = [str(path) for path in args.notebooks if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"notebook(s) not found: {', '.join(missing)}")
