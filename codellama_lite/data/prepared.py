@@ -49,7 +49,7 @@ from codellama_lite.data.corpus import Corpus, CorpusStats, split_key
 from codellama_lite.data.dedup import shingles
 from codellama_lite.data.sources import Document, language_of
 from codellama_lite.support.fileio import atomic_open, atomic_path, sha256_file
-from codellama_lite.tokenizer import corpus_files
+from codellama_lite.tokenizer import Tokenizer, corpus_files, cpu_cores
 
 PREFIX = "prepared:"
 MANIFEST = "manifest.json"
@@ -392,8 +392,6 @@ def _write_shard(task: tuple[str, str, int, str | None]) -> dict[str, Any]:
     records = [line.split("\t", 1)[1] for line in lines]
     tokenizer = None
     if tokenizer_path is not None:
-        from codellama_lite.tokenizer import Tokenizer
-
         tokenizer = Tokenizer(tokenizer_path)
     entry: dict[str, Any] = {"file": shard_name(index), "documents": len(records),
                              "bytes": sum(len(json.loads(r)["text"].encode("utf-8")) for r in records)}
@@ -415,8 +413,6 @@ def prepare(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str
             workers: int | None = None, log: Any = None) -> dict[str, Any]:
     """Prepare ``inputs`` into ``out`` (see the module docstring); returns the manifest. Runs again where a killed
     run stopped; a finished folder is returned as it is. ``workers``: processes (default: the usable cores)."""
-    from codellama_lite.tokenizer import cpu_cores
-
     out = Path(out)
     settings = PrepareSettings(tuple(str(Path(item)) for item in inputs), shards, seed, near_dup_threshold, num_perm,
                                shingle_words, valid_fraction, None if tokenizer is None else str(tokenizer))

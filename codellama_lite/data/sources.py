@@ -32,7 +32,10 @@ import re
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from pydoc_data.topics import topics
 
+from codellama_lite.data.toyworld import training_files
+from codellama_lite.support.resources import SHIPPED, resource_dir
 from codellama_lite.tokenizer import corpus_files, default_corpus_files, read_corpus
 
 
@@ -106,8 +109,6 @@ def dependency_notice_files() -> list[Path]:
 
 def pydoc_topic_documents(source: str) -> list[Document]:
     """The language reference as prose (``pydoc_data.topics``), one document per topic, in topic order."""
-    from pydoc_data.topics import topics
-
     where = _stdlib() / "pydoc_data" / "topics.py"
     return [Document(text, source, "text", f"{where}#{name}") for name, text in sorted(topics.items())]
 
@@ -126,8 +127,6 @@ def toyworld_documents(entry: str, source: str, max_documents: int | None) -> li
     cut leaves most functions of a file whole and the body of a function is not always the file's end;
     ``builtin:toyworld`` gives 4,000 (or ``max_documents`` when smaller). Generated with seed 0.
     """
-    from codellama_lite.data.toyworld import training_files
-
     _, _, spec = entry.partition("builtin:toyworld")
     fields = spec[1:].split(":") if spec.startswith(":") else []
     sizes = fields[1].split("-") if len(fields) == 2 else ["1"]
@@ -161,8 +160,6 @@ def builtin_files(name: str) -> list[Path]:
 def locate(entry: str) -> Path:
     """A user's path as given; a relative path into a folder the workbook ships (``data_samples/languages``) that is
     not under the working directory is read from the installed copy (a notebook or a wheel runs elsewhere)."""
-    from codellama_lite.support.resources import SHIPPED, resource_dir
-
     path = Path(entry)
     if path.is_absolute() or path.exists() or not path.parts or path.parts[0] not in SHIPPED:
         return path

@@ -18,6 +18,7 @@ lets a sample depend, in its last bits, on the prompts beside it, so the resumab
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,11 @@ from typing import TYPE_CHECKING, Protocol
 from codellama_lite.evaluation.samples import Sample, SamplesFile
 from codellama_lite.evaluation.stops import truncate_at_stops
 from codellama_lite.evaluation.tasks import Task
+from codellama_lite.support.fileio import folder_digest, sha256_file
+from codellama_lite.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from codellama_lite.model import Transformer
-    from codellama_lite.tokenizer import Tokenizer
 
 
 class Completer(Protocol):
@@ -177,7 +179,6 @@ def load_checkpoint(checkpoint: str | Path, *, hf: bool = False, tokenizer_path:
     import torch
 
     from codellama_lite.interop import import_hf, import_meta
-    from codellama_lite.tokenizer import Tokenizer
 
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"dtype must be float32 or bfloat16, got {dtype!r}")
@@ -202,10 +203,6 @@ MODEL_FILES = ("config.json", "params.json", "*.safetensors", "model.safetensors
 
 def checkpoint_digest(directory: Path, tokenizer_file: Path) -> str:
     """A SHA-256 of what decides a checkpoint's completions: its weight and config files and the tokenizer used."""
-    import hashlib
-
-    from codellama_lite.support.fileio import folder_digest, sha256_file
-
     names = {path.name for pattern in MODEL_FILES for path in directory.glob(pattern) if path.is_file()}
     return hashlib.sha256(f"{folder_digest(directory, names)} {sha256_file(tokenizer_file)}".encode()).hexdigest()
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from codellama_lite.evaluation.humaneval import HumanEvalProblem, load_humaneval
 from codellama_lite.evaluation.tasks import Task
+from codellama_lite.evaluation.toy import toy_problems
 
 KINDS: tuple[str, ...] = ("single-line", "multi-line", "random-span")
 EXPECTED_COUNTS = {"single-line": 1033, "multi-line": 5815, "random-span": 1640}
@@ -90,8 +91,6 @@ def infilling_tasks(kind: str, problems: Iterable[HumanEvalProblem] | None = Non
 def toy_infilling_tasks(kind: str, split: str = "test", world_seed: int = 0, count: int = 200,
                         seed: int = 0) -> list[Task]:
     """Every ``kind`` task cut from ``count`` generated toy-world problems of ``split`` (HumanEval's rules)."""
-    from codellama_lite.evaluation.toy import toy_problems
-
     return infilling_tasks(kind, toy_problems(split, world_seed, count)[0], seed=seed)
 
 

@@ -9,10 +9,8 @@ so scoring, generation and the CLI treat every benchmark alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from codellama_lite.evaluation.sandbox import Program
+from codellama_lite.evaluation.sandbox import Program
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,5 @@ class Task:
 
     def program(self, completion: str) -> Program:
         """The program the sandbox judges: ``head + completion + tail`` against this task's tests."""
-        from codellama_lite.evaluation.sandbox import Program  # loading problems needs no executor
-
         return Program(candidate=self.head + completion + self.tail, test=self.test, entry_points=self.entry_points,
                        setup=self.setup, task_id=self.task_id)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from codellama_lite.data.toyworld.splits import CONTROL, SPLITS
+from codellama_lite.data.toyworld.splits import CONTROL, SPLITS, problems
+from codellama_lite.support.fileio import write_jsonl
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,9 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codellama_lite.support.fileio import write_jsonl
-    from codellama_lite.data.toyworld.splits import problems
-
     chosen = problems(args.split, args.seed, args.count)
     write_jsonl(args.out, (problem.record() for problem in chosen))
     print(f"wrote {len(chosen)} {args.split} problems to {args.out}")

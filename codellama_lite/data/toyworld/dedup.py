@@ -9,6 +9,7 @@ second, independent check the tests apply.
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 from collections.abc import Callable
 
@@ -53,8 +54,6 @@ def normalized_code(source: str) -> str:
 
 
 def _is_builtin(name: str) -> bool:
-    import builtins
-
     return hasattr(builtins, name)
 
 
