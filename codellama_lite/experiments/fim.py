@@ -37,16 +37,24 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from codellama_lite.data import PackedStream, build_corpus, validation_sets as windows_by_source
+from codellama_lite.data.toyworld import FILE_SEPARATOR
 from codellama_lite.evaluation.evaluate import evaluate, judge
 from codellama_lite.evaluation.generation import ModelCompleter, Sampling, complete
-from codellama_lite.evaluation.infilling import KINDS, left_to_right_middle
+from codellama_lite.evaluation.infilling import KINDS, left_to_right_middle, subsample, toy_infilling_tasks
 from codellama_lite.evaluation.passk import mean_interval, paired_difference
 from codellama_lite.evaluation.samples import Result
 from codellama_lite.evaluation.tasks import Task
-from codellama_lite.fim import FIM_RATE, fim_cuts
+from codellama_lite.evaluation.toy import toy_problems, toy_tasks
+from codellama_lite.fim import FIM_RATE, fim_cuts, psm_ids, spm_ids
+from codellama_lite.interop import import_hf
 from codellama_lite.model import Transformer
+from codellama_lite.pipeline.cache import trained
+from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
 from codellama_lite.tokenizer import Tokenizer
+from codellama_lite.train.loop import token_losses
 
 # The paper's figures this chapter sets ours beside (Code Llama Table 5 and Table 14; docs/paper_facts.md §3).
 PAPER_FIM_COST_POINTS = {"7B": 0.6, "13B": 1.1}  # mean pass@k lost to FIM over HumanEval/MBPP, before LCFT
@@ -70,8 +78,6 @@ def arm_recipes(profile: str, seeds: Sequence[int] = (0,), rates: dict[str, floa
                 stage: str = "base") -> dict[tuple[str, int], Any]:
     """The ``stage`` recipe (continuing the chain's stand-in) at each FIM rate and seed: nothing else differs. The
     seed draws the data order and the FIM cuts; ``("fim", 0)`` is the chain's own ``base`` stage."""
-    from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
-
     start = stage_export(STAGES[stage].parent, profile, progress=False) if STAGES[stage].parent else None
     recipe = stage_recipe(stage, profile, start)
     return {(arm, seed): recipe.with_changes(data={"fim_rate": rate}, train={"seed": seed})
@@ -85,8 +91,6 @@ def twin_recipes(profile: str, stage: str = "base", seed: int = 0) -> dict[str, 
 
 def train_arms(profile: str, seeds: Sequence[int] = (0,), stage: str = "base") -> dict[tuple[str, int], Path]:
     """The exported folders of every arm and seed, trained now only where the cache has no finished run."""
-    from codellama_lite.pipeline.cache import trained
-
     return {key: trained(recipe) for key, recipe in arm_recipes(profile, seeds, stage=stage).items()}
 
 
@@ -97,8 +101,6 @@ def train_twins(profile: str, stage: str = "base", seed: int = 0) -> dict[str, P
 
 def load_model(folder: str | Path) -> tuple[Transformer, Tokenizer]:
     """An exported model (eval mode, float32) and its tokenizer."""
-    from codellama_lite.interop import import_hf
-
     folder = Path(folder)
     return import_hf(folder).float().eval(), Tokenizer(folder / "tokenizer.model")
 
@@ -112,8 +114,6 @@ _CORPORA: dict[str, tuple[Any, Any]] = {}
 def recipe_data(recipe: Any) -> tuple[Any, Any]:
     """The data config and the corpus (train and valid documents) a run of ``recipe`` reads (built once per recipe
     content in this process)."""
-    from codellama_lite.data import build_corpus
-
     if recipe.digest() not in _CORPORA:
         config = recipe.data_config()
         _CORPORA[recipe.digest()] = config, build_corpus(config, progress=False)
@@ -122,8 +122,6 @@ def recipe_data(recipe: Any) -> tuple[Any, Any]:
 
 def _placements(recipe: Any, tokenizer: Tokenizer, windows: int) -> tuple[Any, list[Any]]:
     """The training stream of ``recipe`` and where it put each document in its first ``windows`` windows."""
-    from codellama_lite.data import PackedStream
-
     config, corpus = recipe_data(recipe)
     stream = PackedStream(corpus.train, tokenizer, config)
     stream.placements = []
@@ -161,8 +159,6 @@ def toy_census(recipe: Any, tokenizer: Tokenizer, windows: int = 400, source: st
     FIM'd one — and the share cut by a FIM split or across two contexts (its docstring in one, its body maybe in
     the next). A problem seen whole is one the model practised exactly as a left-to-right prompt asks.
     """
-    from codellama_lite.data.toyworld import FILE_SEPARATOR
-
     stream, placed = _placements(recipe, tokenizer, windows)
     counts = dict.fromkeys(CENSUS_KINDS, 0)
     for placement in (p for p in placed if p.source == source):
@@ -213,16 +209,12 @@ def _token_char_starts(tokenizer: Tokenizer, text: str) -> list[int]:
 def validation_sets(recipe: Any, tokenizer: Tokenizer, count: int = 64) -> dict[str, torch.Tensor]:
     """Plain (never FIM'd) validation windows of ``recipe``'s corpus, per source
     (:func:`codellama_lite.data.validation_sets`)."""
-    from codellama_lite.data import validation_sets as windows_by_source
-
     return windows_by_source(recipe_data(recipe)[1].valid, tokenizer, recipe.train.seq_len, count)
 
 
 @torch.no_grad()
 def window_losses(model: Transformer, windows: torch.Tensor, batch_size: int = 8) -> np.ndarray:
     """Mean next-token cross-entropy of each window (tokens 1… predicted from 0…), one value per window."""
-    from codellama_lite.train.loop import token_losses
-
     return token_losses(model, windows, batch_size).mean(dim=1).numpy()
 
 
@@ -278,8 +270,6 @@ def end_of_middle(model: Transformer, tokenizer: Tokenizer, examples: Sequence[t
     (:func:`codellama_lite.fim.psm_ids` / ``spm_ids``): the mean loss of the middle's tokens, and the probability the
     model gives ``<EOT>`` right after the whole middle — whether it knows *where* a middle ends, which greedy
     infilling needs as much as the middle itself."""
-    from codellama_lite.fim import psm_ids, spm_ids
-
     losses, ends = [], []
     for prefix, middle, suffix in examples:
         ids = [tokenizer.bos_id, *(psm_ids if mode == "psm" else spm_ids)(prefix, middle, suffix, tokenizer)]
@@ -321,8 +311,6 @@ def boundary_tokens(tokenizer: Tokenizer, prefix: str, middle: str) -> dict[str,
 def layout_strip(tokenizer: Tokenizer, prefix: str, middle: str, suffix: str, layout: str) -> list[tuple[str, str]]:
     """The training example of ``layout`` (``psm`` or ``spm``) as ``(piece, part)`` pairs for a token-strip picture;
     part is ``prefix``, ``middle``, ``suffix``, ``straddles`` (an SPM piece spanning the cut) or ``""`` (special)."""
-    from codellama_lite.fim import psm_ids, spm_ids
-
     ids = (psm_ids if layout == "psm" else spm_ids)(prefix, middle, suffix, tokenizer)
     specials = {tokenizer.prefix_id, tokenizer.suffix_id, tokenizer.middle_id, tokenizer.eot_id}
     order = {"psm": ("prefix", "suffix", "middle"), "spm": ("", "suffix", "joint")}[layout]
@@ -366,8 +354,6 @@ class Sizes:
 def measure_model(folder: Path, recipe: Any, sandbox: Any, sizes: Sizes, *, infill_modes: Sequence[str],
                   seed: int = 0) -> dict[str, Any]:
     """Every per-item measurement of one trained arm: JSON-able lists, one value per problem (or window)."""
-    from codellama_lite.evaluation.toy import toy_problems, toy_tasks
-
     model, tokenizer = load_model(folder)
     problems = toy_problems("test", 0, sizes.pass_problems)[0]
     tasks = toy_tasks(problems)
@@ -388,8 +374,6 @@ def infilling_scores(model: Transformer, tokenizer: Tokenizer, sandbox: Any, siz
     """Per infilling kind (Table 14's three, cut in toy test problems): the share of holes whose end splits a token,
     and per mode (``psm``/``spm`` up to ``<EOT>``, or ``l2r``) pass and exact match per problem (:func:`_scores`); a
     FIM mode also scored cut at the hole's line count (``psm+lines``), the oracle the left-to-right arm gets."""
-    from codellama_lite.evaluation.infilling import subsample, toy_infilling_tasks
-
     scores: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         chosen = subsample(toy_infilling_tasks(kind, "test", 0, sizes.infill_problems, seed), sizes.tasks_per_kind,
@@ -409,8 +393,6 @@ def evaluate_arms(folders: dict[tuple[str, int], Path], recipes: dict[tuple[str,
                   sizes: Sizes | None = None, progress: bool = True) -> dict[str, Any]:
     """Every measurement of the chapter on the trained arms (``(arm, seed)`` keys, :func:`arm_recipes`), and their
     summary over seeds (:func:`summarize`): a JSON-able dict (the census is :func:`toy_census`'s)."""
-    from tqdm.auto import tqdm
-
     sizes = sizes or Sizes()
     measured = {}
     for (arm, seed), folder in tqdm(sorted(folders.items()), desc="arms", disable=not progress):

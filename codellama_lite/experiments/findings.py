@@ -13,14 +13,23 @@ publishes its rows as key figures (:func:`table_figures`); :func:`rows_from_summ
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import platform
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 
+from codellama_lite import __version__
+from codellama_lite.evaluation.evaluate import evaluate
+from codellama_lite.evaluation.generation import Sampling, load_completer
 from codellama_lite.evaluation.passk import Interval, PassAtK, paired_difference, per_problem_pass_at_k, pass_at_k
+from codellama_lite.evaluation.scoring import counts
+from codellama_lite.evaluation.toy import toy_problems, toy_tasks
 
 # -- measuring on the toy world ----------------------------------------------------------------------------------------
 
@@ -30,11 +39,6 @@ def toy_counts(model_dir: str | Path, samples_path: str | Path, sandbox: Any, *,
                progress: bool = False) -> dict[str, tuple[int, int]]:
     """``{task_id: (n, c)}`` for ``count`` toy problems of ``split``: samples generated (resumably, into
     ``samples_path``) by the exported model ``model_dir``, judged in ``sandbox``."""
-    from codellama_lite.evaluation.evaluate import evaluate
-    from codellama_lite.evaluation.generation import Sampling, load_completer
-    from codellama_lite.evaluation.scoring import counts
-    from codellama_lite.evaluation.toy import toy_problems, toy_tasks
-
     tasks = toy_tasks(toy_problems(split, 0, count)[0])
     sampling = Sampling(n, temperature, max_new_tokens=max_new_tokens, seed=seed)
     return counts(evaluate(load_completer(model_dir, batch_size=max(n, 1)), tasks, sandbox, sampling,
@@ -185,14 +189,8 @@ def table_figures(rows: Sequence[Finding], chapter: int | None = None) -> dict[s
 
 def provenance() -> dict[str, str]:
     """Where a figure was measured: the machine, the software, the commit (when run from a git checkout), the date."""
-    import datetime
-    import os
-    import platform
-    import subprocess
-
     import torch
 
-    from codellama_lite import __version__
 
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import torch
 
+from codellama_lite.evaluation.evaluate import evaluate
+from codellama_lite.evaluation.generation import Sampling
 from codellama_lite.evaluation.passk import PassAtK
+from codellama_lite.evaluation.sandbox import Sandbox
+from codellama_lite.evaluation.scoring import counts, summarize
+from codellama_lite.evaluation.toy import pass_at_1_by, toy_problems, toy_tasks
 
 
 # -- head scores ---------------------------------------------------------------------------------------------------
@@ -106,12 +111,6 @@ def score_toy(completer, split: str, count: int, workdir: str | Path, *, n: int 
               world_seed: int = 0, timeout: float = 3.0) -> ToyScore:
     """``codellama-lite eval toy --split SPLIT --count COUNT`` with a loaded completer: generate ``n`` samples per
     problem (greedy when ``temperature == 0``) into ``workdir/toy_<split>_n<n>_t<T>.jsonl``, judge them, summarise."""
-    from codellama_lite.evaluation.evaluate import evaluate
-    from codellama_lite.evaluation.generation import Sampling
-    from codellama_lite.evaluation.sandbox import Sandbox
-    from codellama_lite.evaluation.scoring import counts, summarize
-    from codellama_lite.evaluation.toy import pass_at_1_by, toy_problems, toy_tasks
-
     problems, labels = toy_problems(split, world_seed, count)
     tasks = toy_tasks(problems)
     path = Path(workdir) / f"toy_{split}_n{n}_t{temperature:g}.jsonl"

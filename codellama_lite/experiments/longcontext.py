@@ -21,9 +21,15 @@ from typing import Any
 
 import torch
 
+from codellama_lite.data.toyworld.splits import iter_problems
+from codellama_lite.interop import import_hf, read_config
 from codellama_lite.model import Transformer
+from codellama_lite.pipeline.cache import trained
+from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
 from codellama_lite.rope import CODE_LLAMA_ROPE_THETA, LLAMA2_ROPE_THETA, scaling_methods
 from codellama_lite.tokenizer import Tokenizer
+from codellama_lite.train import load_recipe
+from codellama_lite.train.loop import token_losses
 
 # -- models with other rotary settings ------------------------------------------------------------------------------
 
@@ -70,8 +76,6 @@ def toy_module_texts(count: int, length: int, seed: int = 0) -> list[str]:
     """Up to ``count`` long files made of unseen toy problems (the ``test`` split, with their solutions), one after
     another, each of roughly ``length`` tokens or more: held-out code the laptop models know well, so that a loss
     rising past the training length shows positions the model cannot handle rather than text it never learned."""
-    from codellama_lite.data.toyworld.splits import iter_problems
-
     per_text = length // 60 + 8  # a toy problem is 80-130 tokens: ample
     texts, current = [], []
     for problem in iter_problems("test", seed):
@@ -87,8 +91,6 @@ def toy_module_texts(count: int, length: int, seed: int = 0) -> list[str]:
 @torch.no_grad()
 def loss_per_position(model: Transformer, documents: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
     """Mean next-token cross-entropy at each position ``(length - 1,)`` over ``documents`` ``(n, length)``."""
-    from codellama_lite.train.loop import token_losses
-
     model.eval()
     return token_losses(model, documents, batch_size).double().mean(dim=0).float()
 
@@ -197,8 +199,6 @@ def base_recipe(profile: str, theta: float = LLAMA2_ROPE_THETA, overrides: dict[
     """The short-context base: the chain's ``base`` stage of ``profile`` (continuing its stand-in), with RoPE base
     ``theta`` set only where the stage trains with another, so the cached base of chapters 2-3 is reused when it
     matches."""
-    from codellama_lite.pipeline.chain import STAGES, stage_export, stage_recipe
-
     start = stage_export(STAGES["base"].parent, profile, progress=False)
     recipe = stage_recipe("base", profile, start, overrides)
     if recipe.model_shape().rope_theta != theta:
@@ -209,8 +209,6 @@ def base_recipe(profile: str, theta: float = LLAMA2_ROPE_THETA, overrides: dict[
 
 def train_base(profile: str, theta: float = LLAMA2_ROPE_THETA, overrides: dict[str, Any] | None = None) -> Path:
     """The exported short-context base model (:func:`base_recipe`), trained once through the cache."""
-    from codellama_lite.pipeline.cache import trained
-
     return trained(base_recipe(profile, theta, overrides))
 
 
@@ -220,9 +218,6 @@ def lcft_recipes(base_dir: str | Path, profile: str, overrides: dict[str, Any] |
     The arm sets the base through ``init.rope_theta`` and position interpolation through ``init.rope_scaling``
     (the fine-tuned export keeps it); the base-1e6 arm is then the chain's own ``lcft`` stage (chapter 5 reuses it).
     """
-    from codellama_lite.interop import read_config
-    from codellama_lite.train import load_recipe
-
     base_theta = read_config(base_dir).rope_theta
     recipe = load_recipe("lcft", profile=profile, overrides=overrides)
     return {name: recipe.with_changes(init={"from": str(base_dir), "rope_theta": float(arm["theta"]),
@@ -232,8 +227,6 @@ def lcft_recipes(base_dir: str | Path, profile: str, overrides: dict[str, Any] |
 
 def run_lcft_arms(base_dir: str | Path, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Path]:
     """Every arm's exported folder (``base_dir`` itself for "no LCFT"), each fine-tuned once through the cache."""
-    from codellama_lite.pipeline.cache import trained
-
     folders = {"no LCFT": Path(base_dir)}
     folders.update({name: trained(recipe) for name, recipe in lcft_recipes(base_dir, profile, overrides).items()})
     return folders
@@ -243,8 +236,6 @@ def evaluation_models(folders: dict[str, Path], train_length: int,
                       factor: int = LCFT_FACTOR) -> dict[str, Transformer]:
     """Every arm's model, plus the inference-time methods (dynamic NTK, YaRN extending the base's ``train_length``
     by ``factor``) applied to the model that was never fine-tuned."""
-    from codellama_lite.interop import import_hf
-
     models = {name: import_hf(folder).eval() for name, folder in folders.items()}
     plain = models["no LCFT"]
     for name, scaling in scaling_methods(float(factor), train_length).items():

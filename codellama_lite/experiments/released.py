@@ -20,24 +20,23 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from codellama_lite.evaluation.evaluate import Sampling, evaluate
 from codellama_lite.evaluation.generation import ModelCompleter, load_checkpoint
 from codellama_lite.evaluation.infilling import KINDS, infilling_tasks, subsample
-from codellama_lite.evaluation.humaneval import NUM_PROBLEMS
-from codellama_lite.evaluation.mbpp import SAMPLE_PATH, TEST_IDS
+from codellama_lite.evaluation.humaneval import NUM_PROBLEMS, humaneval_tasks
+from codellama_lite.evaluation.mbpp import SAMPLE_PATH, TEST_IDS, mbpp_tasks
 from codellama_lite.evaluation.passk import PassAtK
 from codellama_lite.evaluation.report import PAPER_INFILLING, format_table
+from codellama_lite.evaluation.sandbox import Sandbox
 from codellama_lite.evaluation.scoring import summarize
 from codellama_lite.evaluation.tasks import Task
+from codellama_lite.experiments.longcontext import bucket_means, long_documents, loss_per_position, retrieval_accuracy
+from codellama_lite.interop import HF_INDEX, HF_WEIGHTS
 from codellama_lite.model import Transformer
-from codellama_lite.tokenizer import EOT_PIECE, MIDDLE_PIECE, PREFIX_PIECE, SUFFIX_PIECE, Tokenizer
-
-if TYPE_CHECKING:
-    from codellama_lite.evaluation.sandbox import Sandbox
+from codellama_lite.tokenizer import EOT_PIECE, MIDDLE_PIECE, PREFIX_PIECE, SUFFIX_PIECE, Tokenizer, read_corpus
 
 ENV_VAR = "CODELLAMA_LITE_CHECKPOINT"
 HOW_TO_ENABLE = (f"released model: not used (run with {ENV_VAR}=/path/to/CodeLlama-7b-hf "
@@ -66,8 +65,6 @@ def released_checkpoint() -> Path | None:
 
 def _checkpoint_problem(folder: Path) -> str | None:
     """Why ``folder`` is not a Code Llama checkpoint this package reads, or ``None``."""
-    from codellama_lite.interop import HF_INDEX, HF_WEIGHTS
-
     if not folder.is_dir():
         return "no such folder"
     hf = (folder / "config.json").is_file() and any((folder / name).is_file() for name in (HF_WEIGHTS, HF_INDEX))
@@ -157,7 +154,6 @@ def chapter_3(profile: str, count: int | None = None, max_new_tokens: int = 256)
     folder = _enabled(profile)
     if folder is None:
         return HOW_TO_ENABLE
-    from codellama_lite.evaluation.sandbox import Sandbox
 
     model, tokenizer = load_released(folder)
     with Sandbox(timeout=3.0) as sandbox:
@@ -169,8 +165,6 @@ def chapter_3(profile: str, count: int | None = None, max_new_tokens: int = 256)
 
 def large_files(min_bytes: int = LARGE_FILE_BYTES) -> list[str]:
     """The standard library's source files of at least ``min_bytes`` bytes, largest first."""
-    from codellama_lite.tokenizer import read_corpus
-
     texts, _ = read_corpus()
     return sorted((text for text in texts if len(text.encode()) >= min_bytes), key=len, reverse=True)
 
@@ -179,15 +173,11 @@ def perplexity_by_position(model: Transformer, tokenizer: Tokenizer, texts: Sequ
                            count: int) -> torch.Tensor:
     """Mean loss at each position ``(length - 1,)`` over the first ``count`` texts at least ``length`` tokens long
     (Figure 4a plots its exponential, the perplexity)."""
-    from codellama_lite.experiments.longcontext import long_documents, loss_per_position
-
     return loss_per_position(model, long_documents(tokenizer, texts, length, count), batch_size=1)
 
 
 def perplexity_ranges(losses: torch.Tensor, edges: Sequence[int]) -> list[float]:
     """Perplexity over each range of positions ``[edges[k], edges[k+1])``."""
-    from codellama_lite.experiments.longcontext import bucket_means
-
     return [math.exp(value) for value in bucket_means(losses, edges)]
 
 
@@ -195,8 +185,6 @@ def long_context_report(model: Transformer, tokenizer: Tokenizer, texts: Sequenc
                         count: int, lengths: Sequence[int] = TABLE_17_LENGTHS,
                         depths: Sequence[float] = TABLE_17_DEPTHS, per_cell: int = 16) -> str:
     """Perplexity by range of positions up to ``length`` and key retrieval accuracy per prompt length and depth."""
-    from codellama_lite.experiments.longcontext import retrieval_accuracy
-
     losses = perplexity_by_position(model, tokenizer, texts, length, count)
     edges = sorted({0, *(edge for edge in (1024, 4096, 16384) if edge < length), length - 1})
     lines = [f"perplexity by position ({count} files of {length:,}+ tokens; Figure 4a: it keeps falling past 16K)"]
@@ -232,9 +220,6 @@ def benchmark_scores(model: Transformer, tokenizer: Tokenizer, sandbox: Sandbox,
                      seed: int = 0) -> dict[str, PassAtK]:
     """Greedy pass@1 on HumanEval and on MBPP's test split (``mbpp_file``), Table 2's pass@1 protocol; ``count``
     draws that many problems of each (all when ``None``)."""
-    from codellama_lite.evaluation.humaneval import humaneval_tasks
-    from codellama_lite.evaluation.mbpp import mbpp_tasks
-
     completer = ModelCompleter(model, tokenizer)
     return {name: _greedy_pass_at_1(completer, subsample(tasks, count, seed), sandbox, max_new_tokens)
             for name, tasks in (("humaneval", humaneval_tasks()), ("mbpp", mbpp_tasks(mbpp_file)))}
@@ -246,7 +231,6 @@ def chapter_6(profile: str, count: int | None = None, mbpp_file: str | Path = SA
     folder = _enabled(profile)
     if folder is None:
         return HOW_TO_ENABLE
-    from codellama_lite.evaluation.sandbox import Sandbox
 
     model, tokenizer = load_released(folder)
     with Sandbox(timeout=3.0) as sandbox:

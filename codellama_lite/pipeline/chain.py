@@ -18,11 +18,19 @@ same chain into the torchrun/SLURM commands, tokens and GPU-hours of the 7B run,
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from codellama_lite.costs import gpu_hours
 from codellama_lite.pipeline.cache import cache_root, trained
+from codellama_lite.pipeline.selfinstruct import build_dataset, settings_for
+from codellama_lite.train import read_metrics
+from codellama_lite.train.checkpoint import complete_checkpoints, step_of
 from codellama_lite.train.recipe import Recipe, load_recipe
 
 PAPER_A100_HOURS = 1_400_000  # all 12 released models, Code Llama App. K (docs/paper_facts.md §5)
@@ -109,8 +117,6 @@ def describe_stage(recipe: Recipe, export: Path | None = None) -> str:
 def selfinstruct_dir(profile: str, parent_export: Path) -> Path:
     """Where the self-instruct data sampled from ``parent_export`` lives in the cache (keyed by the parent's path,
     which holds its recipe's digest, and by the profile's settings)."""
-    from codellama_lite.pipeline.selfinstruct import settings_for
-
     key = hashlib.sha256(f"{parent_export}|{settings_for(profile)}".encode()).hexdigest()[:16]
     return cache_root() / "selfinstruct" / f"{profile}-{key}"
 
@@ -132,8 +138,6 @@ def _rehearsal_only(sources: dict[str, list[str]], weights: dict[str, float],
                     documents: Path) -> tuple[dict[str, list[str]], dict[str, float]]:
     """The mix without its empty ``instruct`` source (a model too weak to pass any test, as in smoke runs): the
     stage then trains on its rehearsal data alone, and says so."""
-    import warnings
-
     warnings.warn(f"self-instruct kept no triplet ({documents} is empty): the instruct stage trains on its "
                   f"rehearsal data only", stacklevel=3)
     return ({k: v for k, v in sources.items() if k != "instruct"},
@@ -179,8 +183,6 @@ def run_chain(profile: str, *, stop_after: str | None = None, echo: Callable[[st
 
 def build_selfinstruct(profile: str, parent_export: Path, *, progress: bool = True) -> Path:
     """The self-instruct data of ``parent_export`` for ``profile`` (generated once; resumed after a kill)."""
-    from codellama_lite.pipeline.selfinstruct import build_dataset, settings_for
-
     folder = selfinstruct_dir(profile, parent_export)
     build_dataset(parent_export, folder, settings_for(profile), progress=progress)
     return folder
@@ -204,8 +206,6 @@ class PlannedStage:
 def gpu_plan(nodes: int = 8, gpus_per_node: int = 8, runs_dir: str = "runs") -> list[PlannedStage]:
     """The gpu profile's chain as SLURM + torchrun commands with tokens and A100-hours (:func:`costs.gpu_hours` at
     :data:`GPU_MFU`); the base stage starts from a Llama 2 7B folder (:data:`LLAMA2_PLACEHOLDER`)."""
-    from codellama_lite.costs import gpu_hours
-
     plan = []
     for stage in CHAIN:
         if stage.name == STANDIN:
@@ -257,13 +257,6 @@ def interrupted_run(folder: str | Path, profile: str = "smoke", steps: int = 8, 
     The trainer saves data position and RNG state with each checkpoint (:mod:`codellama_lite.train.checkpoint`), so
     the two lists should be equal, step for step.
     """
-    import subprocess
-    import sys
-    import time
-
-    from codellama_lite.train import read_metrics
-    from codellama_lite.train.checkpoint import complete_checkpoints, step_of
-
     folder = Path(folder)
     args = [sys.executable, "-m", "codellama_lite", "train", "--recipe", "base", "--profile", profile,
             "--max-steps", str(steps), "--checkpoint-every", str(every), "--no-progress"]

@@ -30,14 +30,21 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from codellama_lite.evaluation.evaluate import evaluate
-from codellama_lite.evaluation.generation import ManyCompleter, Sampling
+from codellama_lite.evaluation.generation import ManyCompleter, Sampling, load_completer
+from codellama_lite.evaluation.samples import _trim_unfinished_line
+from codellama_lite.evaluation.sandbox import Sandbox
 from codellama_lite.evaluation.tasks import Task
+from codellama_lite.evaluation.toy import toy_problems, toy_tasks
 from codellama_lite.support.fileio import append_jsonl, atomic_open, read_jsonl, write_jsonl
+from codellama_lite.support.profiles import check_profile
 
 CANDIDATES_FILE = "candidates.jsonl"
 TRIPLETS_FILE = "triplets.jsonl"
@@ -82,8 +89,6 @@ PROFILE_SETTINGS = {
 
 def settings_for(profile: str) -> SelfInstructConfig:
     """The self-instruct settings of a run profile."""
-    from codellama_lite.support.profiles import check_profile
-
     return PROFILE_SETTINGS[check_profile(profile)]
 
 
@@ -92,8 +97,6 @@ def settings_for(profile: str) -> SelfInstructConfig:
 
 def question_tasks(config: SelfInstructConfig) -> list[Task]:
     """The questions with their unit tests, as tasks (the toy world stands in for Llama 2 70B's questions)."""
-    from codellama_lite.evaluation.toy import toy_problems, toy_tasks
-
     problems, _ = toy_problems(config.split, config.world_seed, config.questions)
     return dedup_questions(toy_tasks(problems))
 
@@ -121,15 +124,11 @@ def normalized_hash(text: str) -> str:
 def generate_candidates(completer: ManyCompleter, sandbox: Any, tasks: Sequence[Task], folder: str | Path,
                         config: SelfInstructConfig, *, progress: bool = True) -> Path:
     """Sample and judge every question not yet in ``folder/candidates.jsonl``; one line per question, appended."""
-    from tqdm.auto import tqdm
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CANDIDATES_FILE
     done = set()
     if path.exists():
-        from codellama_lite.evaluation.samples import _trim_unfinished_line
-
         _trim_unfinished_line(path)  # a kill mid-append left half a line: the next append must start clean
         done = {record["task_id"] for record in read_jsonl(path)}
     todo = [task for task in tasks if task.task_id not in done]
@@ -231,11 +230,6 @@ def build_dataset(model_dir: str | Path, folder: str | Path, config: SelfInstruc
     ``completer`` and ``sandbox`` default to the model's :class:`~codellama_lite.evaluation.generation.ModelCompleter`
     and a :class:`~codellama_lite.evaluation.sandbox.Sandbox` (3 s per program, as the paper's harnesses).
     """
-    from contextlib import nullcontext
-
-    from codellama_lite.evaluation.generation import load_completer
-    from codellama_lite.evaluation.sandbox import Sandbox
-
     folder = Path(folder)
     tasks = question_tasks(config)
     done = (folder / CANDIDATES_FILE).exists() and \

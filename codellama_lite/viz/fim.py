@@ -7,6 +7,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from codellama_lite.experiments.fim import CENSUS_KINDS
+
 SPECIAL_COLOURS = {"▁<PRE>": "#d62728", "▁<SUF>": "#1f77b4", "▁<MID>": "#2ca02c", "▁<EOT>": "#7f7f7f"}
 PART_COLOURS = {"prefix": "#fde0dd", "middle": "#e5f5e0", "suffix": "#deebf7", "": "#f0f0f0"}
 
@@ -67,8 +69,6 @@ def plot_infilling(summary: Mapping[str, Mapping[str, Any]],
 def plot_census(census: Mapping[str, Mapping[str, float]]):
     """How each arm's training stream showed the toy world's functions (:func:`codellama_lite.experiments.fim.
     toy_census`): stacked shares, whole and left to right at the bottom."""
-    from codellama_lite.experiments.fim import CENSUS_KINDS
-
     fig, ax = plt.subplots(figsize=(7, 2.6))
     colors = ("#2ca02c", "#98df8a", "#ff7f0e", "#d62728")
     for row, (arm, shares) in enumerate(census.items()):

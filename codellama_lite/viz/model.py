@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from codellama_lite.config import PAPER_PARAMS_B, ModelConfig, param_count
-from codellama_lite.rope import LLAMA2_ROPE_THETA
+from codellama_lite.config import PAPER_PARAMS_B, PRESETS, ModelConfig, param_count
+from codellama_lite.rope import LLAMA2_ROPE_THETA, apply_rope, rope_cos_sin, rope_frequencies
 from codellama_lite.model import RMSNorm, Transformer
 
 
@@ -85,7 +85,6 @@ def preset_explorer():
     """A dropdown over the presets showing :func:`describe_preset` (call that function directly without widgets)."""
     import ipywidgets as widgets
 
-    from codellama_lite.config import PRESETS
 
     return widgets.interactive(lambda name, vocab: print(describe_preset(name, vocab)),
                                name=widgets.Dropdown(options=list(PRESETS), value="7b"),
@@ -124,8 +123,6 @@ def plot_rope(head_dim: int = 64, theta: float = LLAMA2_ROPE_THETA, positions: i
     """RoPE, seen twice. Left: one pair of a query vector turned by position (the fastest pair, a slower one).
     Right: the score ``rope(q, m) · rope(k, n)`` against the distance ``n - m`` for several query positions ``m``;
     the curves lie on top of each other, because the score depends only on the distance."""
-    from codellama_lite.rope import apply_rope, rope_cos_sin, rope_frequencies
-
     generator = torch.Generator().manual_seed(seed)
     inv_freq = rope_frequencies(head_dim, theta)
     cos, sin = rope_cos_sin(inv_freq, torch.arange(positions + 64))

@@ -17,10 +17,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codellama_lite.experiments.findings import format_table, read_summary, rows_from_summary
+from codellama_lite.support.fileio import atomic_open, atomic_path
 from codellama_lite.support.profiles import check_profile, pick
 from codellama_lite.support.resources import resource_dir
 
@@ -200,8 +202,6 @@ def run_workbook(output_dir: str | Path = "outputs", profile: str | None = None,
 
 def findings_summary(summary: Path) -> str:
     """Every finding row the notebooks published (value, interval, seeds, verdict), as one table."""
-    from codellama_lite.experiments.findings import format_table, read_summary, rows_from_summary
-
     rows = rows_from_summary(read_summary(summary))
     return "findings (paper / ours [95% interval] / seeds / verdict):\n" + format_table(rows) if rows else \
         "findings: none published by the notebooks run"
@@ -213,10 +213,6 @@ SUMMARY_FILE = "summary.json"
 def write_summary(path: Path, run: NotebookRun, profile: str) -> None:
     """Merge one notebook's run into ``path`` (``{"profile", "notebooks": [...]}``, one entry per notebook, in
     chapter order); a summary of another profile is replaced. Written atomically."""
-    from dataclasses import asdict
-
-    from codellama_lite.support.fileio import atomic_open
-
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     entries = {entry["notebook"]: entry for entry in previous.get("notebooks", [])
                if previous.get("profile") == profile}
@@ -252,7 +248,6 @@ def refresh_stored_outputs(path: Path, profile: str = "smoke") -> None:
     import nbformat
     import papermill
 
-    from codellama_lite.support.fileio import atomic_path
 
     with atomic_path(path) as tmp:
         papermill.execute_notebook(str(path), str(tmp), parameters={"PROFILE": profile}, cwd=str(path.parent),
