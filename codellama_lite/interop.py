@@ -14,13 +14,16 @@ without a second copy: the model is built on the ``meta`` device and the loaded 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from codellama_lite.config import ModelConfig
@@ -242,11 +245,6 @@ def export_hf(model: Transformer, directory: str | Path) -> Path:
 
 def _save_safetensors(state: StateDict, tmp: Path, target: Path) -> None:
     """``save_file``, with a full disk reported as the ``OSError`` it is (safetensors wraps it in its own error)."""
-    import errno
-    import os
-
-    from safetensors import SafetensorError
-
     try:
         save_file(state, str(tmp), metadata={"format": "pt"})
     except SafetensorError as error:
@@ -276,8 +274,6 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def _load_safetensors(path: Path) -> StateDict:
     """The tensors of one safetensors file; a truncated or damaged file is an error naming it."""
-    from safetensors import SafetensorError
-
     try:
         return load_file(str(path))
     except SafetensorError as error:

@@ -12,6 +12,7 @@ Read top to bottom:
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sysconfig
@@ -191,8 +192,6 @@ def _training_sentences(texts: Iterable[str]) -> Iterator[str]:
 
 def _train_proto(texts: list[str], vocab_size: int, options: dict[str, object]) -> bytes:
     """Run the SentencePiece trainer in memory; turn its failures into one clear ``ValueError``."""
-    import io
-
     sink = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(sentence_iterator=_training_sentences(texts), model_writer=sink,

@@ -34,8 +34,12 @@ from torch.distributed.checkpoint.api import CheckpointException
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
+from codellama_lite.config import ModelConfig
+from codellama_lite.interop import export_hf
+from codellama_lite.model import Transformer
 from codellama_lite.support.fileio import atomic_open, verify_checksums, write_checksums
 from codellama_lite.train.distributed import World, all_reduce_sum, barrier
+from codellama_lite.train.rundir import check_new_output, staged_output
 
 # One process saving or loading alone is intended here, not a mistake worth a warning on every checkpoint.
 warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized")
@@ -334,12 +338,6 @@ def _check_model_names(checkpoint: Path, names: Iterable[str]) -> None:
 def export_checkpoint(checkpoint: Path, out: Path) -> Path:
     """A kept checkpoint's model as a Hugging Face folder with its ``tokenizer.model`` (what ``codellama-lite eval
     --checkpoint`` reads): learning curves from the checkpoints of one run, without retraining."""
-    from codellama_lite.config import ModelConfig
-    from codellama_lite.interop import export_hf
-    from codellama_lite.model import Transformer
-
-    from codellama_lite.train.rundir import check_new_output, staged_output
-
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_dir():
         raise FileNotFoundError(f"checkpoint folder not found: {checkpoint}")

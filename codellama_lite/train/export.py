@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
 from codellama_lite.config import ModelConfig
 from codellama_lite.support.fileio import atomic_open, atomic_path
@@ -40,8 +41,6 @@ def shard_file(index: int, count: int) -> str:
 def export_sharded_hf(model: nn.Module, config: ModelConfig, directory: str | Path, world: World,
                       dtype: torch.dtype = torch.bfloat16) -> Path:
     """Write ``directory`` (every rank calls this; see the module docstring); returns it."""
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict
-
     directory = Path(directory)
     state = get_model_state_dict(model)  # this rank's shards (DTensors under FSDP2), names without wrappers
     units = _units(config)

@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from codellama_lite.config import ModelConfig
+from codellama_lite.model import Transformer
 
 GIB = 1024 ** 3
 MASTER_BYTES, GRAD_BYTES, ADAM_BYTES = 4, 4, 8  # float32 weights, float32 gradients, two float32 moments
@@ -48,9 +51,6 @@ class LiveBytes(TorchDispatchMode):
 
     def _update(self, out: Any, inputs: Any = None) -> None:
         """Forget storages that died; record ``out``'s new ones (a view of an input allocates nothing)."""
-        from torch.multiprocessing.reductions import StorageWeakRef
-        from torch.utils._pytree import tree_leaves
-
         for key in [key for key, (ref, _) in self._live.items() if ref.expired()]:
             del self._live[key]
         given = {StorageWeakRef(t.untyped_storage()).cdata for t in tree_leaves(inputs) if isinstance(t, torch.Tensor)}
@@ -122,8 +122,6 @@ def memory_plan(config: ModelConfig, *, world_size: int, micro_batch: int, seq_l
                 checkpointing: str = "none", compute_bytes: int = 2) -> MemoryPlan:
     """:class:`MemoryPlan` for ``config`` trained by ``world_size`` processes on micro-batches of
     ``micro_batch × seq_len`` tokens."""
-    from codellama_lite.model import Transformer
-
     model = Transformer(config, device="meta")
     total = model.num_params()
     block = sum(p.numel() for p in model.layers[0].parameters())

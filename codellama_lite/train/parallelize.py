@@ -20,8 +20,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
 
 from codellama_lite.config import ModelConfig
+from codellama_lite.interop import extend_vocabulary, read_pretrained
 from codellama_lite.model import Transformer
 from codellama_lite.train.distributed import World, shard_model
 
@@ -36,8 +39,6 @@ _SAVED_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops
 
 
 def _selective_policy(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
-    from torch.utils.checkpoint import CheckpointPolicy
-
     return CheckpointPolicy.MUST_SAVE if op in _SAVED_OPS else CheckpointPolicy.PREFER_RECOMPUTE
 
 
@@ -46,7 +47,6 @@ def apply_activation_checkpointing(model: Transformer, mode: str) -> Transformer
 
     The wrapper (``checkpoint_wrapper``, non-reentrant) leaves parameter names in state dicts unchanged."""
     from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
-    from torch.utils.checkpoint import create_selective_checkpoint_contexts
 
     if mode not in CHECKPOINTING:
         raise ValueError(f"train.activation_checkpointing = {mode!r}; choose one of {', '.join(CHECKPOINTING)}")
@@ -105,8 +105,6 @@ def build_pretrained(source: str | Path, config: ModelConfig, world: World, comp
 
 def _source_state(source: str | Path, config: ModelConfig) -> dict[str, torch.Tensor]:
     """Rank 0's copy of the checkpoint in our names, its vocabulary grown to ``config``'s."""
-    from codellama_lite.interop import extend_vocabulary, read_pretrained
-
     stored, state = read_pretrained(source)
     for field in ("dim", "n_layers", "n_heads", "kv_heads", "hidden_dim"):
         if getattr(stored, field) != getattr(config, field):
@@ -125,7 +123,6 @@ def load_full_state(model: nn.Module, state: dict[str, torch.Tensor], world: Wor
         if missing or unexpected:
             raise ValueError(f"state does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
         return
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
     set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True,
                                                                 strict=True))

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from codellama_lite.support.fileio import atomic_open, sha256_file
 from codellama_lite.train.distributed import World, all_reduce_sum, barrier
 
@@ -286,7 +288,6 @@ class StopRequest:
     def agreed(self, world: World) -> bool:
         if not world.distributed:
             return self.requested
-        import torch
 
         flag = torch.tensor(1.0 if self.requested else 0.0, device=world.device)
         return all_reduce_sum(flag, world).item() > 0
