@@ -29,7 +29,9 @@ def _config(folder: Path) -> DataConfig:
     return DataConfig(sources={"code": [f"prepared:{folder}"]}, weights={"code": 1.0}, seq_len=256, fim_rate=0.9)
 
 
-def _streams(folder: Path, tokenizer, workers: int, batch: int = 3) -> tuple[ShardStream, ReadAheadStream]:
+def _streams(folder: Path, tokenizer, workers: int, batch: int = 8) -> tuple[ShardStream, ReadAheadStream]:
+    """The in-process reader and one with ``workers``; ``batch`` > 4 lanes: each worker item holds several windows
+    per lane, so that the queues hold windows read ahead of the position."""
     config = _config(folder)
     return (ShardStream(open_prepared(config), tokenizer, config),
             ReadAheadStream(open_prepared(config), tokenizer, config, workers=workers, batch_size=batch))
