@@ -12,6 +12,22 @@ SMALL_CORPUS_FILES = 150  # the first files of the standard library (about 2 MB)
 
 
 @pytest.fixture(scope="session")
+def code_folder(tmp_path_factory):
+    """40 small standard-library modules prepared (``codellama-lite data prepare``) into 4 shards: 4 lanes."""
+    import json
+
+    from codellama_lite.data.prepared import prepare
+    from codellama_lite.tokenizer import default_corpus_files
+
+    root = tmp_path_factory.mktemp("code")
+    files = [path for path in default_corpus_files() if 300 < path.stat().st_size < 1_500][:40]
+    with open(root / "code.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"content": path.read_text(encoding="utf-8")}) + "\n" for path in files)
+    prepare([root / "code.jsonl"], root / "prepared", shards=4, valid_fraction=0.0, workers=0)
+    return root / "prepared"
+
+
+@pytest.fixture(scope="session")
 def small_tokenizer(tmp_path_factory):
     """A :class:`codellama_lite.tokenizer.Tokenizer` with 1,016 pieces, trained once on a slice of the stdlib."""
     from codellama_lite.tokenizer import Tokenizer

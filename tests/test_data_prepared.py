@@ -19,7 +19,6 @@ from codellama_lite.data import DataConfig
 from codellama_lite.data import prepared as prep
 from codellama_lite.data.prepared import PreparedCorpus, prepare
 from codellama_lite.data.streaming import ShardStream, merge_states
-from codellama_lite.tokenizer import default_corpus_files
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon "
          "phi chi psi omega").split()
@@ -177,16 +176,6 @@ def test_a_zst_file_is_read_when_zstandard_is_there(tmp_path):
 
 
 # -- the streamed reader ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def code_folder(tmp_path_factory) -> Path:
-    """40 small standard-library modules prepared into 4 shards."""
-    root = tmp_path_factory.mktemp("code")
-    files = [path for path in default_corpus_files() if 300 < path.stat().st_size < 1_500][:40]
-    _write_jsonl(root / "code.jsonl", [{"content": path.read_text(encoding="utf-8")} for path in files])
-    prepare([root / "code.jsonl"], root / "prepared", shards=4, valid_fraction=0.0, workers=0)
-    return root / "prepared"
 
 
 def _config(folder: Path) -> DataConfig:

@@ -54,11 +54,11 @@ def test_run_time_choices_at_their_defaults_are_not_hashed():
     recipe = load_recipe("base", "smoke")
     values = recipe.resolved()
     values.pop("source_file")
-    for key in ("activation_checkpointing", "export_dtype", "checkpoint_minutes", "async_checkpoint"):
+    for key in ("activation_checkpointing", "export_dtype", "checkpoint_minutes", "async_checkpoint", "data_workers"):
         values["train"].pop(key)
     assert recipe.digest() == hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
     for change in ("train.activation_checkpointing=\"full\"", "train.export_dtype=\"bfloat16\"",
-                   "train.checkpoint_minutes=30", "train.async_checkpoint=true"):
+                   "train.checkpoint_minutes=30", "train.async_checkpoint=true", "train.data_workers=2"):
         assert load_recipe("base", "smoke", [change]).digest() != recipe.digest()
 
 
@@ -70,6 +70,7 @@ def test_run_time_choices_at_their_defaults_are_not_hashed():
     ("train.max_steps=3.5", "train.max_steps"),
     ("train.compile=yes", "train.compile"),
     ("train.dtype=fp16", "train.dtype"),
+    ("train.data_workers=-1", "train.data_workers"),
     ("tokenizer.vocab_size=true", "tokenizer.vocab_size"),
     ("optim.beta2=1.5", "optim.beta2"),
     ("init.from=3", "init.from"),

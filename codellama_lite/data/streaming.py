@@ -65,18 +65,30 @@ class ShardStream:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         first = self.windows + self.rank
-        mine = [self.lanes[g % self.lane_total]._next_window()
+        mine = [self._window(g % self.lane_total)
                 for g in range(first, self.windows + self.world_size * batch_size, self.world_size)]
         self.windows += self.world_size * batch_size
-        return torch.tensor(mine, dtype=torch.long)
+        return torch.stack(mine)
+
+    def read_window(self, lane: int) -> torch.Tensor:
+        """The next window of ``lane``, packed here and now."""
+        return torch.tensor(self.lanes[lane]._next_window(), dtype=torch.long)
+
+    def _window(self, lane: int) -> torch.Tensor:
+        """The next window of ``lane`` for :meth:`next_batch` (a subclass may take it from reader processes)."""
+        return self.read_window(lane)
+
+    def _lane_states(self) -> dict[str, dict[str, Any]]:
+        """Each of this rank's lanes' packer state at the position :meth:`next_batch` has reached."""
+        return {str(lane): stream.state_dict() for lane, stream in self.lanes.items()}
 
     # -- what it has produced --
 
     def _tokens(self) -> dict[str, int]:
         total: dict[str, int] = {}
-        for lane in self.lanes.values():
-            for source, cursor in lane.mixer.cursors.items():
-                total[source] = total.get(source, 0) + cursor.tokens
+        for lane in self._lane_states().values():
+            for source, cursor in lane["sources"].items():
+                total[source] = total.get(source, 0) + cursor["tokens"]
         return total
 
     def realized_shares(self) -> dict[str, float]:
@@ -87,27 +99,35 @@ class ShardStream:
 
     def epochs(self) -> dict[str, float]:
         """Passes started over each source, averaged over this rank's lanes."""
-        passes = [lane.epochs() for lane in self.lanes.values()]
+        states = self._lane_states()
+        passes = [{source: cursor["epoch"] + cursor["position"] / self.lanes[int(lane)].mixer.sizes[source]
+                   for source, cursor in state["sources"].items()} for lane, state in states.items()]
         return {source: sum(p[source] for p in passes) / len(passes) for source in passes[0]}
 
     @property
     def fim_documents(self) -> int:
-        return sum(lane.fim_documents for lane in self.lanes.values())
+        return sum(state["documents"]["fim"] for state in self._lane_states().values())
 
     @property
     def plain_documents(self) -> int:
-        return sum(lane.plain_documents for lane in self.lanes.values())
+        return sum(state["documents"]["plain"] for state in self._lane_states().values())
 
     # -- resume --
 
     def state_dict(self) -> dict[str, Any]:
         """The global window count and this rank's lanes' states (JSON-serialisable)."""
         return {"windows": self.windows, "lanes_total": self.lane_total, "seq_len": self.config.seq_len,
-                "seed": self.config.seed, "lanes": {str(lane): stream.state_dict()
-                                                    for lane, stream in self.lanes.items()}}
+                "seed": self.config.seed, "lanes": self._lane_states()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state`` (a rank's own, or :func:`merge_states` of every rank's at any world size)."""
+        self.check_state(state)
+        for lane, stream in self.lanes.items():
+            stream.load_state_dict(state["lanes"][str(lane)])
+        self.windows = int(state["windows"])
+
+    def check_state(self, state: dict[str, Any]) -> None:
+        """``ValueError`` unless ``state`` is a position of these lanes (same settings, this rank's lanes in it)."""
         for key, ours in (("lanes_total", self.lane_total), ("seq_len", self.config.seq_len),
                           ("seed", self.config.seed)):
             if state.get(key) != ours:
@@ -116,9 +136,6 @@ class ShardStream:
         if absent:
             raise ValueError(f"data state: lanes {absent} are not in the saved state (join every rank's state with "
                              "merge_states)")
-        for lane, stream in self.lanes.items():
-            stream.load_state_dict(state["lanes"][str(lane)])
-        self.windows = int(state["windows"])
 
 
 def merge_states(states: list[dict[str, Any]]) -> dict[str, Any]:

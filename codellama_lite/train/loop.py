@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from codellama_lite.config import ModelConfig
 from codellama_lite.costs import flops_per_token
 from codellama_lite.data import PackedStream, build_corpus, train_tokenizer_for, validation_sets
+from codellama_lite.data.prefetch import ReadAheadStream
 from codellama_lite.data.prepared import open_prepared, prepared_corpus
 from codellama_lite.data.streaming import ShardStream, merge_states
 from codellama_lite.support.fileio import write_checksums
@@ -69,7 +70,10 @@ def train(recipe: Recipe, out_dir: str | Path, *, resume: Resume = False, max_st
         except BaseException:
             folder.abandon()
             raise
-        return run.fit()
+        try:
+            return run.fit()
+        finally:
+            run.close()
     finally:
         close_world(world)
 
@@ -89,6 +93,10 @@ class Run:
         if folder.resuming:  # before the corpus is read: a different recipe is refused at once
             check_same_run(self.out, folder.saved_record(), {"recipe": self.resolved})
         self.prepared = open_prepared(self.data_config)  # streamed sources ("prepared:DIR"), else {}
+        if self.cfg.data_workers and not self.prepared:
+            raise ValueError(f"train.data_workers = {self.cfg.data_workers}: background readers stream prepared: "
+                             "sources only (codellama-lite data prepare); these sources are read into memory, so "
+                             "set train.data_workers = 0")
         self.corpus = prepared_corpus(self.prepared) if self.prepared else \
             build_corpus(self.data_config, progress=progress and world.main)
         self.tokenizer = self._tokenizer()
@@ -107,12 +115,15 @@ class Run:
     # -- set-up ----------------------------------------------------------------------------------------------------
 
     def _stream(self) -> PackedStream | ShardStream:
-        """Prepared sources streamed, each rank reading its own shards; in-memory documents packed on every rank."""
+        """Prepared sources streamed, each rank reading its own shards (on ``train.data_workers`` background
+        processes, if any); in-memory documents packed on every rank."""
+        rank, world_size = self.world.rank, self.world.world_size
+        if self.prepared and self.cfg.data_workers:
+            return ReadAheadStream(self.prepared, self.tokenizer, self.data_config, rank=rank, world_size=world_size,
+                                   workers=self.cfg.data_workers, batch_size=self.cfg.micro_batch)
         if self.prepared:
-            return ShardStream(self.prepared, self.tokenizer, self.data_config, rank=self.world.rank,
-                               world_size=self.world.world_size)
-        return PackedStream(self.corpus.train, self.tokenizer, self.data_config, rank=self.world.rank,
-                            world_size=self.world.world_size)
+            return ShardStream(self.prepared, self.tokenizer, self.data_config, rank=rank, world_size=world_size)
+        return PackedStream(self.corpus.train, self.tokenizer, self.data_config, rank=rank, world_size=world_size)
 
     def _data_fingerprint(self) -> str:
         if self.prepared:
@@ -279,6 +290,11 @@ class Run:
         self._saved_at = time.monotonic()
         if not background:
             self.finish_saving()
+
+    def close(self) -> None:
+        """Stop the data reader processes, if any (after training, and when it fails)."""
+        if isinstance(self.stream, ReadAheadStream):
+            self.stream.close()
 
     def finish_saving(self) -> None:
         """Wait for a checkpoint being written in the background and put it in place."""

@@ -45,7 +45,8 @@ SHAPE_KEYS = ("dim", "n_layers", "n_heads", "kv_heads", "hidden_dim", "norm_eps"
 # Run-time choices that leave the trained weights as they are: at these defaults they are left out of
 # Recipe.digest, so a cached run's key does not depend on them.
 RUNTIME_DEFAULTS = {("train", "activation_checkpointing"): "none", ("train", "export_dtype"): "float32",
-                    ("train", "checkpoint_minutes"): 0.0, ("train", "async_checkpoint"): False}
+                    ("train", "checkpoint_minutes"): 0.0, ("train", "async_checkpoint"): False,
+                    ("train", "data_workers"): 0}
 
 
 class ModelSection(Section):
@@ -131,6 +132,9 @@ class TrainSection(Section):
     checkpoint_every: NonNegativeInt = 0  # 0: only at the end
     checkpoint_minutes: NonNegativeFloat = 0.0  # also once this much wall time has passed since the last; 0: off
     async_checkpoint: bool = False  # write interval checkpoints in the background (DCP async_save)
+    # background processes per rank packing prepared: sources' windows (codellama_lite.data.prefetch); 0: the
+    # training thread reads them; the windows are the same either way
+    data_workers: NonNegativeInt = 0
     keep_last: PositiveInt = 2
     eval_every: NonNegativeInt = 0  # 0: only at the end
     eval_windows: PositiveInt = 16

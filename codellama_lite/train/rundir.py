@@ -44,10 +44,11 @@ RECIPE_FILE = "recipe.json"
 STAGING_INSIDE = ".staging"
 # Recipe keys that may change when a run is resumed: they decide when checkpoints are written and kept, never what
 # is trained. ``description`` is prose; ``source_file`` is where the recipe was read from; activation checkpointing
-# recomputes the same values; the export dtype only decides how the final weights are written.
+# recomputes the same values; the export dtype only decides how the final weights are written; data workers read
+# the same windows as the training thread.
 RESUMABLE_KEYS = frozenset({"train.checkpoint_every", "train.keep_last", "description", "source_file",
                             "train.activation_checkpointing", "train.export_dtype", "train.checkpoint_minutes",
-                            "train.async_checkpoint"})
+                            "train.async_checkpoint", "train.data_workers"})
 
 Resume = bool | Literal["auto"]
 
